@@ -6,27 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from opsengine.bench.corpus import DATASETS
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGHUB = Path(os.environ.get("OPSENGINE_LOGHUB", ROOT.parent / "shared" / "data" / "loghub"))
-DATASETS = [
-    "Android",
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "HealthApp",
-    "Linux",
-    "Mac",
-    "OpenSSH",
-    "OpenStack",
-    "Proxifier",
-    "Spark",
-    "Thunderbird",
-    "Windows",
-    "Zookeeper",
-]
 
 
 def loghub_available() -> bool:
