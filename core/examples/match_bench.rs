@@ -72,7 +72,14 @@ fn main() {
             let t = Instant::now();
             let c = opsengine_core::arrow_io::count_chunks(&rules, &[arr.clone()], th).unwrap();
             let s3 = t.elapsed().as_secs_f64();
-            println!("threads {th}: match {:.0} MB/s ({} rows), to_batch {:.3}s, count {:.0} MB/s ({})", mb / s1, b.num_rows(), s2, mb / s3, c.0.iter().sum::<u64>());
+            println!(
+                "threads {th}: match {:.0} MB/s ({} rows), to_batch {:.3}s, count {:.0} MB/s ({})",
+                mb / s1,
+                b.num_rows(),
+                s2,
+                mb / s3,
+                c.0.iter().sum::<u64>()
+            );
         }
         return;
     }
