@@ -64,13 +64,15 @@ fn main() {
         ));
         for th in [1usize, 2, 1, 2] {
             let t = Instant::now();
-            let m = opsengine_core::arrow_io::match_chunks(&rules, &[arr.clone()], th).unwrap();
+            let m = opsengine_core::arrow_io::match_chunks(&rules, std::slice::from_ref(&arr), th)
+                .unwrap();
             let s1 = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let b = opsengine_core::arrow_io::matches_to_batch(&rules, m).unwrap();
             let s2 = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let c = opsengine_core::arrow_io::count_chunks(&rules, &[arr.clone()], th).unwrap();
+            let c = opsengine_core::arrow_io::count_chunks(&rules, std::slice::from_ref(&arr), th)
+                .unwrap();
             let s3 = t.elapsed().as_secs_f64();
             println!(
                 "threads {th}: match {:.0} MB/s ({} rows), to_batch {:.3}s, count {:.0} MB/s ({})",
