@@ -16,13 +16,14 @@ use arrow_array::types::ByteArrayType;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, GenericByteArray, Int32Array, LargeStringArray, RecordBatch,
-    StringArray, UInt64Array,
+    StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow_buffer::{ArrowNativeType, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use rayon::prelude::*;
 
 use crate::patterns::{MatchColumns, MatchCounts, MatchSink, RuleSet, Scratch, TextColumn};
+use crate::syslog::{parse_header, span_bytes, ParseOptions};
 
 /// Target bytes per parallel task: big enough to amortise the task, small
 /// enough that two threads share the work evenly.
@@ -283,6 +284,140 @@ pub fn matches_to_batch(rules: &RuleSet, m: MatchColumns) -> Result<RecordBatch,
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
+/// Line `i` of a text array, `None` for a null.
+#[inline]
+fn line_at(array: &dyn Array, i: usize) -> Option<&[u8]> {
+    if array.is_null(i) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(i).as_bytes(),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(i).as_bytes(),
+        DataType::Utf8View => array.as_string_view().value(i).as_bytes(),
+        DataType::Binary => array.as_binary::<i32>().value(i),
+        DataType::LargeBinary => array.as_binary::<i64>().value(i),
+        DataType::BinaryView => array.as_binary_view().value(i),
+        _ => return None,
+    })
+}
+
+/// Parsed headers of one task's lines, as columns.
+struct HeaderColumns {
+    ts: Vec<Option<i64>>,
+    host: TextColumn,
+    app: TextColumn,
+    pid: TextColumn,
+    level: TextColumn,
+    message: TextColumn,
+    format: TextColumn,
+}
+
+impl HeaderColumns {
+    fn new() -> Self {
+        HeaderColumns {
+            ts: Vec::new(),
+            host: TextColumn::default_empty(),
+            app: TextColumn::default_empty(),
+            pid: TextColumn::default_empty(),
+            level: TextColumn::default_empty(),
+            message: TextColumn::default_empty(),
+            format: TextColumn::default_empty(),
+        }
+    }
+
+    fn push(&mut self, line: Option<&[u8]>, opts: &ParseOptions) {
+        let Some(line) = line else {
+            self.ts.push(None);
+            for c in [
+                &mut self.host,
+                &mut self.app,
+                &mut self.pid,
+                &mut self.level,
+                &mut self.message,
+                &mut self.format,
+            ] {
+                c.push_null_value();
+            }
+            return;
+        };
+        let h = parse_header(line, opts);
+        self.ts.push(h.ts_us);
+        for (col, span) in [
+            (&mut self.host, h.host),
+            (&mut self.app, h.app),
+            (&mut self.pid, h.pid),
+        ] {
+            match span {
+                Some(s) => col.push_value(span_bytes(line, s)),
+                None => col.push_null_value(),
+            }
+        }
+        match h.level {
+            Some(l) => self.level.push_value(l.as_str().as_bytes()),
+            None => self.level.push_null_value(),
+        }
+        self.message.push_value(span_bytes(line, h.message));
+        self.format.push_value(h.format.as_str().as_bytes());
+    }
+
+    fn append(&mut self, o: HeaderColumns) {
+        self.ts.extend(o.ts);
+        self.host.append_column(&o.host);
+        self.app.append_column(&o.app);
+        self.pid.append_column(&o.pid);
+        self.level.append_column(&o.level);
+        self.message.append_column(&o.message);
+        self.format.append_column(&o.format);
+    }
+}
+
+/// Parse the header of every line: `ts` (timestamp µs UTC), `host`, `app`,
+/// `pid`, `level` (normalised), `message` (the text after the header) and
+/// `format` (which layout was recognised). One row per input line; a null
+/// line gives a row of nulls.
+pub fn parse_headers(
+    chunks: &[ArrayRef],
+    opts: &ParseOptions,
+    threads: usize,
+) -> Result<RecordBatch, ArrowError> {
+    check_chunks(chunks)?;
+    let threads = effective_threads(threads);
+    let tasks = plan_tasks(chunks, threads);
+    let one = |t: &Task| {
+        let a = chunks[t.chunk].as_ref();
+        let mut cols = HeaderColumns::new();
+        for i in t.start..t.end {
+            cols.push(line_at(a, i), opts);
+        }
+        cols
+    };
+    let parts: Vec<HeaderColumns> = if threads <= 1 || tasks.len() <= 1 {
+        tasks.iter().map(one).collect()
+    } else {
+        pool(threads).install(|| tasks.par_iter().map(one).collect())
+    };
+    let mut all = HeaderColumns::new();
+    for p in parts {
+        all.append(p);
+    }
+    let ts = TimestampMicrosecondArray::from(all.ts).with_timezone("UTC");
+    let mut fields = vec![Field::new("ts", ts.data_type().clone(), true)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(ts)];
+    for (name, col) in [
+        ("host", all.host),
+        ("app", all.app),
+        ("pid", all.pid),
+        ("level", all.level),
+        ("message", all.message),
+        ("format", all.format),
+    ] {
+        let a = text_array(col)?;
+        fields.push(Field::new(name, a.data_type().clone(), true));
+        columns.push(a);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +502,24 @@ mod tests {
             .collect();
         assert_eq!(names, ["row", "rule", "user", "rhost"]);
         assert_eq!(batch.num_rows(), 4);
+    }
+
+    #[test]
+    fn headers_are_parsed_per_line_with_nulls_kept() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure"),
+            None,
+            Some("2015-10-18 18:01:47,978 INFO [main] org.Foo: started"),
+        ]));
+        let opts = ParseOptions::new(1_450_000_000_000_000);
+        let b = parse_headers(std::slice::from_ref(&a), &opts, 1).unwrap();
+        assert_eq!(b.num_rows(), 3);
+        let host = b.column_by_name("host").unwrap().as_string::<i32>();
+        assert_eq!(host.value(0), "combo");
+        assert!(host.is_null(1));
+        let level = b.column_by_name("level").unwrap().as_string::<i32>();
+        assert_eq!(level.value(2), "info");
+        assert_eq!(parse_headers(&[a], &opts, 4).unwrap(), b);
     }
 
     #[test]

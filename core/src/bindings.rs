@@ -12,6 +12,7 @@ use pyo3_arrow::PyRecordBatch;
 
 use crate::arrow_io;
 use crate::patterns::{self, RuleSpec};
+use crate::syslog::ParseOptions;
 
 /// A compiled log-rule set.
 #[pyclass(module = "opsengine._core", name = "RuleMatcher", frozen)]
@@ -116,9 +117,32 @@ impl RuleMatcher {
     }
 }
 
+/// Parse log headers: one row per line (ts, host, app, pid, level, message, format).
+#[pyfunction]
+#[pyo3(signature = (lines, *, reference_ts_us = None, utc_offset_secs = 0, threads = 0))]
+fn parse_headers<'py>(
+    py: Python<'py>,
+    lines: AnyArray,
+    reference_ts_us: Option<i64>,
+    utc_offset_secs: i32,
+    threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let chunks = lines_to_chunks(lines)?;
+    let mut opts = match reference_ts_us {
+        Some(r) => ParseOptions::new(r),
+        None => ParseOptions::now(),
+    };
+    opts.utc_offset_secs = utc_offset_secs;
+    let batch = py
+        .detach(|| arrow_io::parse_headers(&chunks, &opts, threads))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    PyRecordBatch::new(batch).into_pyarrow(py)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RuleMatcher>()?;
+    m.add_function(wrap_pyfunction!(parse_headers, m)?)?;
     m.add("MAX_RULES", patterns::MAX_RULES)?;
     m.add("MIN_LITERAL_LEN", patterns::MIN_LITERAL_LEN)?;
     Ok(())

@@ -967,6 +967,23 @@ impl TextColumn {
         self.valid.push(true);
     }
 
+    /// An empty column (for builders outside this module).
+    pub fn default_empty() -> Self {
+        Self::new()
+    }
+
+    pub fn push_value(&mut self, bytes: &[u8]) {
+        self.push(bytes);
+    }
+
+    pub fn push_null_value(&mut self) {
+        self.push_null();
+    }
+
+    pub fn append_column(&mut self, other: &TextColumn) {
+        self.append(other);
+    }
+
     pub fn get(&self, i: usize) -> Option<&str> {
         if !self.valid[i] {
             return None;

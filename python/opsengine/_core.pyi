@@ -58,4 +58,18 @@ class RuleMatcher:
     def count_lines(self, lines: Lines, *, threads: int = 0) -> list[int]:
         """Matching lines per rule, in rule order."""
 
+def parse_headers(
+    lines: Lines,
+    *,
+    reference_ts_us: int | None = None,
+    utc_offset_secs: int = 0,
+    threads: int = 0,
+) -> pa.RecordBatch:
+    """Parse each line's header: one row per line with ``ts`` (timestamp[us, UTC]), ``host``,
+    ``app``, ``pid``, ``level`` (emergency … trace), ``message`` (the text after the header)
+    and ``format`` (rfc5424, rfc3164, iso8601, epoch, apache_error, apache_access, generic,
+    unparsed). A null line gives a row of nulls. ``reference_ts_us`` (default: now) dates
+    year-less syslog timestamps; ``utc_offset_secs`` is the zone of timestamps without one.
+    """
+
 def __getattr__(name: str) -> Any: ...

@@ -96,6 +96,98 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_engine(args: argparse.Namespace):
+    """The engine for a CLI command, or an exit code after printing why not."""
+    from opsengine.config import ConfigError, load_settings
+    from opsengine.engine import Engine
+    from opsengine.rules import RuleError, RuleSet
+    from opsengine.store import StoreError
+
+    try:
+        settings = load_settings(getattr(args, "config", None))
+        rules = None
+        if getattr(args, "rules", None):
+            rules = RuleSet.from_yaml(args.rules)
+        return Engine(args.db or settings.db, settings, rules=rules)
+    except (ConfigError, RuleError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def cmd_ingest_logs(args: argparse.Namespace) -> int:
+    from opsengine.ingest import IngestError
+    from opsengine.ingest.logs import terminal_progress
+
+    engine = _open_engine(args)
+    if isinstance(engine, int):
+        return engine
+    status = EXIT_OK
+    total_lines = total_events = 0
+    total_seconds = 0.0
+    stages: dict[str, float] = {}
+    with engine:
+        for name in args.files:
+            progress = terminal_progress() if sys.stderr.isatty() else None
+            try:
+                if name == "-":
+                    result = engine.logs.ingest_stream(
+                        sys.stdin.buffer,
+                        source=args.source or "stdin",
+                        host=args.host,
+                        progress=progress,
+                    )
+                else:
+                    result = engine.logs.ingest_file(
+                        name, source=args.source, host=args.host, progress=progress
+                    )
+            except IngestError as e:
+                if progress:
+                    sys.stderr.write("\n")
+                print(f"error: {e}", file=sys.stderr)
+                status = EXIT_BAD_INPUT
+                continue
+            if progress:
+                sys.stderr.write("\n")
+            skipped = (
+                f", {result.skipped_lines:,} already stored (skipped)"
+                if result.skipped_lines
+                else ""
+            )
+            print(
+                f"{result.source}: {result.lines:,} lines, {result.events:,} events in "
+                f"{result.seconds:.2f}s ({result.lines_per_s:,.0f} lines/s){skipped}"
+            )
+            total_lines += result.lines
+            total_events += result.events
+            total_seconds += result.seconds
+            for k, v in result.stages.items():
+                stages[k] = stages.get(k, 0.0) + v
+        if len(args.files) > 1 or args.verbose:
+            rate = total_lines / total_seconds if total_seconds else 0.0
+            print(f"total: {total_lines:,} lines, {total_events:,} events, {rate:,.0f} lines/s")
+        if args.verbose:
+            spent = sum(stages.values()) or 1.0
+            print(
+                "time per stage: "
+                + ", ".join(f"{k} {v:.2f}s ({v / spent:.0%})" for k, v in stages.items())
+            )
+    return status
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    engine = _open_engine(args)
+    if isinstance(engine, int):
+        return engine
+    with engine:
+        report = engine.maintenance()
+    deleted = ", ".join(f"{t} {n:,}" for t, n in report.deleted.items()) or "nothing"
+    print(f"rolled up {report.rolled_up_minutes:,} metric rows into metrics_1m; deleted: {deleted}")
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from opsengine.bench import matcher
 
@@ -132,6 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("logs", nargs="+", metavar="LOGFILE")
     test.add_argument("--rules", nargs="*", default=[], metavar="FILE")
     test.set_defaults(func=cmd_rules_test)
+
+    ingest = sub.add_parser("ingest", help="load data into the store")
+    isub = ingest.add_subparsers(dest="ingest_command", metavar="KIND")
+    ilogs = isub.add_parser("logs", help="ingest log files (plain or gzip; - for stdin)")
+    ilogs.add_argument("files", nargs="+", metavar="FILE")
+    ilogs.add_argument("--db", help="the DuckDB file (default: ./opsengine.duckdb)")
+    ilogs.add_argument("--config", help="settings file (default: ./opsengine.toml if present)")
+    ilogs.add_argument(
+        "--rules", nargs="*", metavar="FILE", help="rule files (default: the default pack)"
+    )
+    ilogs.add_argument("--source", help="source name (default: the file path)")
+    ilogs.add_argument("--host", help="host the lines came from (default: parsed from each line)")
+    ilogs.add_argument("-v", "--verbose", action="store_true", help="print time per stage")
+    ilogs.set_defaults(func=cmd_ingest_logs)
+
+    maint = sub.add_parser("maintenance", help="roll up metrics and apply retention now")
+    maint.add_argument("--db", help="the DuckDB file (default: ./opsengine.duckdb)")
+    maint.add_argument("--config", help="settings file")
+    maint.set_defaults(func=cmd_maintenance)
+
+    from opsengine import sql_cli
+
+    sql_cli.add_commands(sub)
 
     bench = sub.add_parser("bench", help="measure this machine's capacity against the peers")
     bench.add_argument("--quick", action="store_true", help="a smaller corpus and fewer runs")

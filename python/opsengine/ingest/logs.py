@@ -1,0 +1,318 @@
+"""Log ingestion: blocks of lines → header parsing and rule matching in the core → one
+store transaction per block holding the ``logs`` rows, their ``events`` and the
+checkpoint that covers them.
+
+Re-ingesting content already stored is a no-op: a source is recognised by the
+hash of its first 4 KiB and proven the same by the hash of the whole prefix
+already stored, so a file that grew since is resumed where it ended and an
+identical copy under another name is not counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opsengine import _core
+from opsengine.ingest.reading import (
+    HEAD_BYTES,
+    CorruptInputError,
+    open_content,
+    read_blocks,
+    skip_prefix,
+)
+from opsengine.rules import RuleSet
+from opsengine.store import Store
+
+_ARANGE_LEN = 1 << 20
+_ARANGE = pa.array(range(_ARANGE_LEN), pa.int64())
+
+
+class IngestError(RuntimeError):
+    """Ingestion stopped; the message names the source and how far it got."""
+
+
+@dataclass
+class IngestResult:
+    source: str
+    lines: int = 0
+    events: int = 0
+    bytes: int = 0
+    skipped_lines: int = 0
+    skipped_bytes: int = 0
+    seconds: float = 0.0
+    stages: dict[str, float] = field(
+        default_factory=lambda: {"read": 0.0, "parse": 0.0, "match": 0.0, "store": 0.0}
+    )
+
+    @property
+    def lines_per_s(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+
+def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
+    return pa.nulls(n, type_).fill_null(pa.scalar(value, type_))
+
+
+def _arange(start: int, n: int) -> pa.Array:
+    if n <= _ARANGE_LEN:
+        return pc.add(_ARANGE.slice(0, n), pa.scalar(start, pa.int64()))
+    return pa.array(range(start, start + n), pa.int64())
+
+
+class LogIngestor:
+    """Writes batches of log lines, with their rule matches, into the store."""
+
+    def __init__(self, store: Store, rules: RuleSet, *, threads: int = 0) -> None:
+        self.store = store
+        self.rules = rules
+        self.threads = threads
+        log_rules = rules.log_rules
+        self._severity = pa.array([r.severity for r in log_rules], pa.string())
+        self._category = pa.array([r.category for r in log_rules], pa.string())
+        cols = rules.capture_columns
+        if cols:
+            entries = ", ".join(
+                f"{{'k': '{c}', 'v': m.\"{c}\"}}"
+                for c in cols  # names are regex group names: \w+
+            )
+            fields_sql = f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
+        else:
+            fields_sql = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
+        self._events_sql = (
+            "INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id) "
+            f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql}, m.log_id "
+            "FROM batch_events m"
+        )
+
+    # -- one batch ---------------------------------------------------------
+    def write_lines(
+        self,
+        lines: pa.Array,
+        *,
+        source: str,
+        host: str | None = None,
+        reference_ts_us: int | None = None,
+        checkpoint: dict | None = None,
+        stages: dict[str, float] | None = None,
+    ) -> tuple[int, int]:
+        """Parse, match and store ``lines`` in one transaction; returns (lines, events)."""
+        stages = stages if stages is not None else {}
+        n = len(lines)
+        if n == 0 and checkpoint is None:
+            return 0, 0
+        t0 = time.perf_counter()
+        headers = _core.parse_headers(lines, reference_ts_us=reference_ts_us, threads=self.threads)
+        t1 = time.perf_counter()
+        matches = self.rules.match(lines, threads=self.threads)
+        t2 = time.perf_counter()
+        now = datetime.now(UTC)
+        # --host names the machine the lines came from; it wins over a parsed host.
+        host_col = _constant(host, n, pa.string()) if host else headers.column("host")
+        with self.store.transaction() as cur:
+            first_id = self.store.next_id(cur, "logs", n) if n else 0
+            ids = _arange(first_id, n)
+            logs = pa.table(
+                {
+                    "id": ids,
+                    "ts": headers.column("ts"),
+                    "ingested_at": _constant(now, n, pa.timestamp("us", tz="UTC")),
+                    "host": host_col,
+                    "source": _constant(source, n, pa.string()),
+                    "app": headers.column("app"),
+                    "pid": headers.column("pid"),
+                    "level": headers.column("level"),
+                    "message": headers.column("message"),
+                    "raw": lines,
+                    "template_id": pa.nulls(n, pa.uint32()),
+                }
+            )
+            cur.register("batch_logs", logs)
+            cur.execute(
+                "INSERT INTO logs (id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id) "
+                "SELECT id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id FROM batch_logs"
+            )
+            cur.unregister("batch_logs")
+            events = matches.num_rows
+            if events:
+                rows = matches.column("row")
+                rule_idx = matches.column("rule").indices
+                cols = {
+                    "ts": logs.column("ts").take(rows),
+                    "host": logs.column("host").take(rows),
+                    "source": _constant(source, events, pa.string()),
+                    "rule": matches.column("rule").dictionary_decode(),
+                    "severity": self._severity.take(rule_idx),
+                    "category": self._category.take(rule_idx),
+                    "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
+                }
+                for c in self.rules.capture_columns:
+                    cols[c] = matches.column(c)
+                cur.register("batch_events", pa.table(cols))
+                cur.execute(self._events_sql)
+                cur.unregister("batch_events")
+            if checkpoint is not None:
+                self._save_checkpoint(cur, checkpoint, now)
+        t3 = time.perf_counter()
+        stages["parse"] = stages.get("parse", 0.0) + (t1 - t0)
+        stages["match"] = stages.get("match", 0.0) + (t2 - t1)
+        stages["store"] = stages.get("store", 0.0) + (t3 - t2)
+        return n, events
+
+    @staticmethod
+    def _save_checkpoint(cur, cp: dict, now: datetime) -> None:
+        cur.execute(
+            "DELETE FROM ingest_checkpoints WHERE head_hash = ? AND source = ?",
+            [cp["head_hash"], cp["source"]],
+        )
+        cur.execute(
+            "INSERT INTO ingest_checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                cp["source"],
+                cp["head_hash"],
+                cp["bytes_done"],
+                cp["prefix_hash"],
+                cp["lines_done"],
+                now,
+            ],
+        )
+
+    # -- whole sources -----------------------------------------------------
+    def _find_resume(self, path: Path, head_hash: str) -> tuple[int, int, hashlib._Hash]:
+        """(bytes, lines, hasher-after-them) of content already stored from this file's content."""
+        rows = (
+            self.store.cursor()
+            .execute(
+                "SELECT bytes_done, lines_done, prefix_hash FROM ingest_checkpoints "
+                "WHERE head_hash = ? ORDER BY bytes_done DESC",
+                [head_hash],
+            )
+            .fetchall()
+        )
+        for bytes_done, lines_done, prefix_hash in rows:
+            h = hashlib.sha256()
+            with open_content(path) as stream:
+                if skip_prefix(stream, bytes_done, h) and h.hexdigest() == prefix_hash:
+                    return bytes_done, lines_done, h
+        return 0, 0, hashlib.sha256()
+
+    def ingest_file(
+        self,
+        path: str | Path,
+        *,
+        source: str | None = None,
+        host: str | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
+    ) -> IngestResult:
+        """Ingest a plain or gzip file; content already stored is skipped."""
+        path = Path(path)
+        source = source or str(path)
+        result = IngestResult(source=source)
+        started = time.perf_counter()
+        try:
+            with open_content(path) as stream:
+                head = stream.read(HEAD_BYTES)
+        except (OSError, EOFError) as e:
+            if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+                raise IngestError(f"{path}: cannot read: {e.strerror or e}") from None
+            raise IngestError(f"{path}: corrupt input: {e}") from None
+        head_hash = hashlib.sha256(head).hexdigest()
+        skip_bytes, skip_lines, hasher = self._find_resume(path, head_hash)
+        result.skipped_bytes, result.skipped_lines = skip_bytes, skip_lines
+        reference = int(path.stat().st_mtime * 1_000_000)
+        cp = {
+            "source": source,
+            "head_hash": head_hash,
+            "bytes_done": skip_bytes,
+            "lines_done": skip_lines,
+        }
+        try:
+            with open_content(path) as stream:
+                if skip_bytes:
+                    skip_prefix(stream, skip_bytes, hashlib.sha256())
+                self._ingest_stream(stream, result, cp, hasher, host, reference, progress)
+        except CorruptInputError as e:
+            raise IngestError(
+                f"{path}: corrupt input after {cp['bytes_done']} content bytes "
+                f"({result.lines} lines of this run stored, they are kept): {e}"
+            ) from None
+        finally:
+            result.seconds = time.perf_counter() - started
+        return result
+
+    def ingest_stream(
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        host: str | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
+    ) -> IngestResult:
+        """Ingest a stream (e.g. stdin). Streams cannot be re-read, so they are not deduplicated."""
+        result = IngestResult(source=source)
+        started = time.perf_counter()
+        try:
+            self._ingest_stream(stream, result, None, None, host, None, progress, live=True)
+        except CorruptInputError as e:
+            raise IngestError(
+                f"{source}: unreadable input after {result.bytes} bytes: {e}"
+            ) from None
+        finally:
+            result.seconds = time.perf_counter() - started
+        return result
+
+    def _ingest_stream(
+        self, stream, result, cp, hasher, host, reference, progress, live=False
+    ) -> None:
+        """Store every block of ``stream``; ``cp`` (with ``hasher``) is the checkpoint to advance."""
+        t = time.perf_counter()
+        live = live and hasattr(stream, "read1") and hasattr(stream, "fileno")
+        for block in read_blocks(stream, hasher, live=live):
+            result.stages["read"] += time.perf_counter() - t
+            if cp is not None:
+                cp["bytes_done"] += block.nbytes
+                cp["lines_done"] += len(block.lines)
+                cp["prefix_hash"] = hasher.hexdigest()
+            n, ev = self.write_lines(
+                block.lines,
+                source=result.source,
+                host=host,
+                reference_ts_us=reference,
+                checkpoint=cp,
+                stages=result.stages,
+            )
+            result.lines += n
+            result.events += ev
+            result.bytes += block.nbytes
+            if progress is not None:
+                progress(result)
+            t = time.perf_counter()
+        result.stages["read"] += time.perf_counter() - t
+
+
+def terminal_progress(every: float = 0.5) -> Callable[[IngestResult], None]:
+    """A progress line on stderr (lines and lines/s), redrawn at most every ``every`` seconds."""
+    started = time.perf_counter()
+    last = [0.0]
+
+    def show(r: IngestResult) -> None:
+        now = time.perf_counter()
+        if now - last[0] < every:
+            return
+        last[0] = now
+        rate = r.lines / max(now - started, 1e-9)
+        sys.stderr.write(
+            f"\r{r.source}: {r.lines:,} lines, {r.events:,} events, {rate:,.0f} lines/s "
+        )
+        sys.stderr.flush()
+
+    return show

@@ -1,0 +1,185 @@
+"""The DuckDB file: opening it (with a clear error when another process holds it),
+migrations, transactions, and the single writer through which all history is appended.
+
+DuckDB allows one writing process per file. Inside the process there is one
+connection; each thread takes its own cursor; history writes go through
+``Store.append`` in whole Arrow batches, one transaction each, together with
+the checkpoints that cover them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from opsengine.store.schema import MIGRATIONS
+
+DEFAULT_DB = "opsengine.duckdb"
+
+
+class StoreError(RuntimeError):
+    """A store fault that the user can act on; the message names the file."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the database file for writing."""
+
+
+def _is_lock_error(e: Exception) -> bool:
+    text = str(e)
+    return "Could not set lock" in text or "Conflicting lock" in text or "lock on file" in text
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file; a lock held by another process becomes StoreLockedError."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(f"{path}: no such database file")
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        if _is_lock_error(e):
+            holder = ""
+            m = str(e)
+            if "PID" in m:
+                holder = " (" + m[m.index("PID") :].split(")")[0].strip() + ")"
+            raise StoreLockedError(
+                f"{path}: the database is locked by another process{holder}; "
+                "stop it or use its admin channel (opsengine sql reaches a running engine)"
+            ) from None
+        raise StoreError(f"{path}: cannot open the database: {e}") from None
+    except duckdb.Error as e:
+        raise StoreError(f"{path}: cannot open the database: {e}") from None
+
+
+class Store:
+    """One DuckDB file holding all of opsengine's history and state."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.conn = connect(self.path, read_only=read_only)
+        self._write_lock = threading.RLock()
+        if not read_only:
+            self.migrate()
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB connections are not shared across threads)."""
+        return self.conn.cursor()
+
+    # -- schema ----------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return self.conn.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchone()[0]
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this file has not seen; returns their numbers."""
+        applied = []
+        with self._write_lock:
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            current = self.schema_version()
+            known = max((v for v, _, _ in MIGRATIONS), default=0)
+            if current > known:
+                raise StoreError(
+                    f"{self.path}: schema version {current} is newer than this opsengine "
+                    f"knows ({known}); upgrade opsengine"
+                )
+            for version, name, sql in MIGRATIONS:
+                if version <= current:
+                    continue
+                with self.transaction() as cur:
+                    cur.execute(sql)
+                    cur.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [version, name, datetime.now(UTC)],
+                    )
+                applied.append(version)
+        return applied
+
+    # -- writing ---------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction on the writer's cursor; rolled back on any error."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        with self._write_lock:
+            cur = self.conn.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def next_id(self, cur: duckdb.DuckDBPyConnection, key: str, count: int) -> int:
+        """Reserve ``count`` ids of the sequence ``key`` inside the caller's transaction."""
+        row = cur.execute("SELECT value FROM engine_state WHERE key = ?", [f"seq:{key}"]).fetchone()
+        first = int(row[0]) if row else 1
+        cur.execute(
+            "INSERT OR REPLACE INTO engine_state VALUES (?, ?)", [f"seq:{key}", str(first + count)]
+        )
+        return first
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        row = (
+            self.cursor().execute("SELECT value FROM engine_state WHERE key = ?", [key]).fetchone()
+        )
+        return row[0] if row else default
+
+    def set_state(self, key: str, value: str, cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        if cur is not None:
+            cur.execute("INSERT OR REPLACE INTO engine_state VALUES (?, ?)", [key, value])
+            return
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO engine_state VALUES (?, ?)", [key, value])
+
+    # -- reading ---------------------------------------------------------
+    def tables(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.cursor()
+            .execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' ORDER BY table_name"
+            )
+            .fetchall()
+        ]
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None):
+        """Run a read query on a fresh cursor; returns a pyarrow Table."""
+        cur = self.cursor()
+        try:
+            return cur.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            cur.close()
