@@ -286,7 +286,7 @@ pub fn matches_to_batch(rules: &RuleSet, m: MatchColumns) -> Result<RecordBatch,
 
 /// Line `i` of a text array, `None` for a null.
 #[inline]
-fn line_at(array: &dyn Array, i: usize) -> Option<&[u8]> {
+pub fn line_at(array: &dyn Array, i: usize) -> Option<&[u8]> {
     if array.is_null(i) {
         return None;
     }
@@ -416,6 +416,35 @@ pub fn parse_headers(
         columns.push(a);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// Mine every line into `miner`, in order: one template id per line (null
+/// for a null line), and whether the line created a new template after the
+/// miner's warm-up.
+pub fn mine_chunks(
+    miner: &mut crate::templates::TemplateMiner,
+    chunks: &[ArrayRef],
+) -> Result<(arrow_array::UInt32Array, arrow_array::BooleanArray), ArrowError> {
+    check_chunks(chunks)?;
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    let mut ids = Vec::with_capacity(total);
+    let mut new = Vec::with_capacity(total);
+    for c in chunks {
+        for i in 0..c.len() {
+            match line_at(c.as_ref(), i) {
+                Some(line) => {
+                    let (id, is_new) = miner.mine(line);
+                    ids.push(Some(id));
+                    new.push(Some(is_new));
+                }
+                None => {
+                    ids.push(None);
+                    new.push(None);
+                }
+            }
+        }
+    }
+    Ok((ids.into(), new.into()))
 }
 
 #[cfg(test)]

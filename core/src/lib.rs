@@ -6,6 +6,7 @@ pub mod arrow_io;
 pub mod patterns;
 pub mod prefilter;
 pub mod syslog;
+pub mod templates;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -8,7 +8,7 @@ from typing import Any
 
 from opsengine.rules import Rule, RuleError, RuleSet
 
-__all__ = ["Engine", "Rule", "RuleError", "RuleSet"]
+__all__ = ["Engine", "Rule", "RuleError", "RuleSet", "TemplateMiner"]
 __version__ = "0.1.0"
 
 
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from opsengine.engine import Engine
 
         return Engine
+    if name == "TemplateMiner":
+        from opsengine.templates import TemplateMiner
+
+        return TemplateMiner
     raise AttributeError(f"module 'opsengine' has no attribute {name!r}")

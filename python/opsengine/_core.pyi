@@ -72,4 +72,25 @@ def parse_headers(
     year-less syslog timestamps; ``utc_offset_secs`` is the zone of timestamps without one.
     """
 
+class TemplateMiner:
+    """A streaming, Drain-style log-template miner; ids are stable across calls and save/load."""
+
+    def __init__(self, settings_json: str | None = None) -> None:
+        """``settings_json``: a JSON object of settings (missing fields take defaults)."""
+    @staticmethod
+    def default_settings_json() -> str: ...
+    def settings_json(self) -> str: ...
+    def __len__(self) -> int:
+        """Number of templates."""
+    def mine(self, lines: Lines) -> pa.RecordBatch:
+        """Mine lines in order: ``template_id`` (uint32) and ``is_new`` (bool) per line,
+        null for a null line. Releases the GIL; one miner mines one batch at a time."""
+    def templates(self) -> tuple[list[int], list[str], list[int]]:
+        """(ids, texts with ``<*>`` for variables, counts) in id order."""
+    def save(self) -> bytes:
+        """The whole state (settings, tree, templates, counters) as bytes."""
+    @staticmethod
+    def load(state: bytes) -> TemplateMiner:
+        """Restore a saved miner; ValueError on damaged state."""
+
 def __getattr__(name: str) -> Any: ...
