@@ -43,24 +43,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-DATASETS = [
-    "Android",
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "HealthApp",
-    "Linux",
-    "Mac",
-    "OpenSSH",
-    "OpenStack",
-    "Proxifier",
-    "Spark",
-    "Thunderbird",
-    "Windows",
-    "Zookeeper",
-]
+from opsengine.bench.corpus import DATASETS
 
 # Drain3's example drain3.ini (masking section and Drain parameters), verbatim.
 DRAIN3_EXAMPLE_MASKING = [
