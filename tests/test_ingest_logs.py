@@ -256,3 +256,17 @@ def test_sql_reads_through_a_running_ingest(tmp_path):
         ingest.stdin.close()
         assert ingest.wait(timeout=60) == 0
     assert read(db, "SELECT count(*) FROM logs") == [(11,)]
+
+
+def test_store_memory_limit_comes_from_settings(tmp_path):
+    from opsengine.config import load_settings
+    from opsengine.store import StoreError
+
+    cfg = tmp_path / "opsengine.toml"
+    cfg.write_text('[store]\nmemory_limit = "300MB"\n')
+    with Engine(tmp_path / "a.duckdb", load_settings(cfg, env={})) as engine:
+        limit = engine.query("SELECT current_setting('memory_limit') AS m").column("m")[0].as_py()
+        assert limit == "286.1 MiB"  # DuckDB reports 300 MB in MiB
+    bad = load_settings(env={"OPSENGINE_STORE_MEMORY_LIMIT": "lots"})
+    with pytest.raises(StoreError, match="memory_limit 'lots'"):
+        Engine(tmp_path / "b.duckdb", bad)

@@ -28,6 +28,12 @@ class RetentionSettings:
 
 
 @dataclass
+class StoreSettings:
+    # DuckDB's buffer pool; beyond it DuckDB spills to disk. Bounds the engine's memory.
+    memory_limit: str = "512MB"
+
+
+@dataclass
 class IngestSettings:
     batch_bytes: int = 4 << 20
     threads: int = 0  # 0 = all cores
@@ -38,6 +44,7 @@ class Settings:
     db: str = "opsengine.duckdb"
     rules: list[str] = field(default_factory=list)  # empty = the default pack
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
 
 

@@ -37,7 +37,9 @@ class Engine:
         admin_channel: bool = True,
     ) -> None:
         self.settings = config if isinstance(config, Settings) else load_settings(config)
-        self.store = Store(db_path or self.settings.db)
+        self.store = Store(
+            db_path or self.settings.db, memory_limit=self.settings.store.memory_limit
+        )
         if rules is None:
             rules = (
                 RuleSet.from_yaml(self.settings.rules) if self.settings.rules else RuleSet.default()

@@ -58,13 +58,30 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise StoreError(f"{path}: cannot open the database: {e}") from None
 
 
+def _quote(text: str) -> str:
+    # SET takes no bound parameters; the value comes from settings, quoted as a literal.
+    return text.replace("'", "''")
+
+
 class Store:
     """One DuckDB file holding all of opsengine's history and state."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.conn = connect(self.path, read_only=read_only)
+        if memory_limit:
+            try:
+                self.conn.execute(f"SET memory_limit = '{_quote(memory_limit)}'")
+            except duckdb.Error as e:
+                self.conn.close()
+                raise StoreError(f"memory_limit {memory_limit!r}: {e}") from None
         self._write_lock = threading.RLock()
         if not read_only:
             self.migrate()
