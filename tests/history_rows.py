@@ -87,12 +87,6 @@ def make_history_db(path: Path) -> Path:
     return path
 
 
-def cli_module() -> str:
-    """``opsengine.cli`` once it registers the SQL commands, ``opsengine.sql_cli`` before."""
-    cli_text = (PACKAGE_PARENT / "opsengine" / "cli.py").read_text(encoding="utf-8")
-    return "opsengine.cli" if "sql_cli" in cli_text else "opsengine.sql_cli"
-
-
 def subprocess_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -106,7 +100,7 @@ def subprocess_env(home: Path) -> dict[str, str]:
 def run_cli(*args: str, home: Path, stdin: str | None = None, cwd: Path | None = None):
     """``opsengine ARGS…`` as a real process; the CompletedProcess with text output."""
     return subprocess.run(
-        [sys.executable, "-m", cli_module(), *args],
+        [sys.executable, "-m", "opsengine.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

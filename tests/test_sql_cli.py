@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from history_rows import cli_module, make_history_db, run_cli, subprocess_env
+from history_rows import make_history_db, run_cli, subprocess_env
 from opsengine.sql_shell import split_statements
 
 
@@ -137,7 +137,7 @@ def _read_until(fd: int, marker: bytes, timeout: float = 20.0) -> bytes:
 def test_an_interactive_session_takes_multi_line_statements_and_keeps_history(tmp_path, db):
     leader, follower = pty.openpty()
     shell = subprocess.Popen(
-        [sys.executable, "-m", cli_module(), "sql", "--db", str(db)],
+        [sys.executable, "-m", "opsengine.cli", "sql", "--db", str(db)],
         stdin=follower,
         stdout=follower,
         stderr=follower,

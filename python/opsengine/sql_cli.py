@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -208,22 +207,3 @@ def _notice(message: str) -> None:
 def _failed(error: object, code: int) -> int:
     print(f"error: {error}", file=sys.stderr, flush=True)
     return code
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="opsengine", description="opsengine SQL commands")
-    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
-    except BrokenPipeError:
-        return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
