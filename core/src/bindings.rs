@@ -233,5 +233,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_headers, m)?)?;
     m.add("MAX_RULES", patterns::MAX_RULES)?;
     m.add("MIN_LITERAL_LEN", patterns::MIN_LITERAL_LEN)?;
+    crate::bindings_metrics::register(m)?;
+    crate::bindings_thresholds::register(m)?;
     Ok(())
 }

@@ -3,10 +3,18 @@
 //! layer that exposes them as `opsengine._core`.
 
 pub mod arrow_io;
+pub mod metrics;
 pub mod patterns;
 pub mod prefilter;
+pub mod prom_text;
+pub mod series_id;
 pub mod syslog;
 pub mod templates;
+pub mod thresholds;
 
 #[cfg(feature = "python")]
 mod bindings;
+#[cfg(feature = "python")]
+mod bindings_metrics;
+#[cfg(feature = "python")]
+mod bindings_thresholds;

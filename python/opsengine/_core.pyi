@@ -93,4 +93,90 @@ class TemplateMiner:
     def load(state: bytes) -> TemplateMiner:
         """Restore a saved miner; ValueError on damaged state."""
 
+# -- metrics (core/src/prom_text.rs, core/src/metrics/, core/src/series.rs) ----------
+
+def parse_exposition(text: str, *, default_ts_us: int, host: str | None = None) -> pa.RecordBatch:
+    """Parse Prometheus text exposition (0.0.4) into a metrics batch: ``ts``
+    (timestamp[us, UTC]), ``host``, ``name``, ``labels`` (map<string, string>), ``value``.
+    Samples without a timestamp get ``default_ts_us``; ``host`` is the sample's own ``host``
+    label (moved out of ``labels``) or else ``host``. ValueError with ``line`` (1-based).
+    """
+
+def series_ids(host: pa.Array, name: pa.Array, labels: pa.Array) -> pa.UInt64Array:
+    """Stable 64-bit ids (FNV-1a over host, name, sorted labels) for string ``host`` and
+    ``name`` columns (or all-null ``host``) and a ``labels`` map column (or null)."""
+
+class MetricStats(TypedDict):
+    samples: int
+    unused: int
+    reordered: int
+    duplicates: int
+    too_old: int
+    invalid: int
+    series: int
+    evaluations: int
+    eval_errors: int
+
+class MetricEvaluator:
+    """Metric rules compiled into one streaming evaluator driven by the samples' timestamps.
+
+    Raises ValueError for a rule whose expression does not compile; the exception carries
+    ``rule_index``. Steps are evaluated once a sample after them arrived; alert states
+    follow Prometheus (pending → firing → resolved, ``for``, ``keep_firing_for``).
+    """
+
+    def __init__(
+        self,
+        rules: list[tuple[str, str, float, float]],
+        *,
+        step_seconds: float = 60.0,
+        lookback_seconds: float = 300.0,
+    ) -> None:
+        """``rules``: (name, expr, for_seconds, keep_firing_for_seconds) in rule order."""
+    def __len__(self) -> int: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def step_seconds(self) -> float: ...
+    @property
+    def history_seconds(self) -> float:
+        """How far back the rules read: what to reload after a restart."""
+    @property
+    def last_evaluation_us(self) -> int | None:
+        """The last evaluated step, µs since the epoch."""
+    def reads_metric(self, name: str) -> bool: ...
+    def evaluate(self, samples: ArrowArrayExportable | ArrowStreamExportable) -> pa.RecordBatch:
+        """Take in samples (ts, host, name, labels, value; any order; names may be
+        dictionary-encoded) and return the changes of the steps they complete: ``ts``,
+        ``rule``, ``state`` (pending|firing|resolved), ``labels`` (map), ``value``,
+        ``active_since``, ``fired_at``, ``resolved_at``. Releases the GIL."""
+    def advance_to(self, ts_us: int) -> pa.RecordBatch:
+        """Evaluate the steps up to ``ts_us`` with no new samples; same columns as ``evaluate``."""
+    def save_state(self) -> str:
+        """Pending and firing alerts and the evaluation clock, as JSON."""
+    def restore_state(self, state: str) -> None:
+        """Restore ``save_state`` output; ValueError when it is damaged."""
+    def stats(self) -> MetricStats: ...
+    def rule_errors(self) -> list[tuple[str, str]]:
+        """(rule, message) of each rule whose last evaluation failed."""
+
+class LogThresholds:
+    """Windows of log rules with ``threshold: {count, within, by}`` (core/src/thresholds.rs):
+    a key fires when ``count`` of its events fall within ``within`` (event time) and
+    resolves when the count-th newest event leaves the window. ValueError for count 0 or a
+    window that is not positive."""
+
+    def __init__(self, rules: list[tuple[str, int, float]]) -> None:
+        """``rules``: (name, count, within_seconds) in rule order."""
+    def evaluate(self, rule_index: pa.Array, ts: pa.Array, key: pa.Array) -> pa.RecordBatch:
+        """Feed events (``rule_index`` uint32, ``ts`` timestamp[us], ``key`` utf8; any order).
+        Returns the changes: ``ts``, ``rule``, ``key``, ``state`` (firing|resolved), ``count``,
+        ``active_since``, ``fired_at``, ``resolved_at``."""
+    def advance_to(self, ts_us: int) -> pa.RecordBatch:
+        """Resolve what went quiet by ``ts_us``; same columns as ``evaluate``."""
+    def save_state(self) -> str: ...
+    def restore_state(self, state: str) -> None:
+        """ValueError when the state is damaged."""
+    def key_count(self) -> int: ...
+
 def __getattr__(name: str) -> Any: ...

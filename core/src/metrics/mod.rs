@@ -1,0 +1,779 @@
+//! Streaming metric-rule evaluation, driven by the samples' own timestamps.
+//!
+//! The plan, in the order a batch meets it:
+//!
+//! 1. **Series ids** ([`series`]): each row's (name, host, labels) is hashed and interned to a
+//!    dense id; rows whose metric no rule reads are skipped before any label set is built.
+//!    A new series is tested once against the selectors of its metric name, so an
+//!    evaluation reads the member list of each selector and never matches labels again.
+//! 2. **Time buckets, not a sort**: evaluations run at fixed steps (`step_ms`, default
+//!    1 minute, aligned to the epoch like Prometheus' evaluation interval). A step `t` is
+//!    evaluated once a sample newer than `t` has been seen, so replaying a file gives the
+//!    alerts the live engine gave. Rows go into the bucket of the first step that may read
+//!    them (one counting pass); the engine inserts bucket k, evaluates step k, and so on.
+//!    Rows at or before the last evaluated step are late: they are kept for later steps.
+//! 3. **Per-series buffers** ([`series::Buffer`]): samples in time order, trimmed to the
+//!    longest range any rule reads; an out-of-order sample is placed in order, a second
+//!    sample at the same timestamp is dropped (the first wins, as in Prometheus).
+//! 4. **Evaluation** ([`eval`]) of each rule's expression ([`expr`]) at the step, then the
+//!    alert state machine per series with Prometheus semantics: a new result is `pending`
+//!    (or `firing` at once when `for` is 0); it fires once it held for `for`; a pending
+//!    alert whose series drops out is reset (reported `resolved` without `fired_at`, so the
+//!    stored instance is closed); a firing one resolves, or with `keep_firing_for` stays
+//!    firing that long after its last result.
+//!
+//! Quiet stretches with no samples are skipped once every window is empty and every alert
+//! has settled, so a replay over a gap of weeks costs nothing. The state (alerts, times)
+//! saves as JSON; the sample buffers refill from the store after a restart.
+
+pub mod eval;
+pub mod expr;
+pub mod samples;
+pub mod series;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::ArrowError;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use eval::{Ctx, Val};
+use expr::{Expr, Selector};
+use samples::{SampleColumns, StrColumn, HOST_LABEL, NAME_LABEL};
+use series::{row_label_set, FxMap, Inserted, LabelSet, SeriesTable};
+
+/// One metric rule as written in a rule file.
+#[derive(Clone, Debug)]
+pub struct RuleSpec {
+    pub name: String,
+    pub expr: String,
+    pub for_ms: i64,
+    pub keep_firing_for_ms: i64,
+}
+
+/// Evaluation settings shared by all rules of an engine.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    /// Time between evaluations, aligned to the epoch.
+    pub step_ms: i64,
+    /// How far back an instant selector looks for a series' newest sample (Prometheus: 5m).
+    pub lookback_ms: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            step_ms: 60_000,
+            lookback_ms: 300_000,
+        }
+    }
+}
+
+/// A rule that does not compile, with its index in the rule list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileError {
+    pub rule: usize,
+    pub message: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Pending,
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert entering a state at evaluation time `ts_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertChange {
+    pub ts_ms: i64,
+    pub rule: usize,
+    pub state: AlertState,
+    /// The result's labels without `__name__`, sorted.
+    pub labels: Arc<LabelSet>,
+    pub value: f64,
+    pub active_since_ms: i64,
+    pub fired_at_ms: Option<i64>,
+    pub resolved_at_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+struct Alert {
+    labels: Arc<LabelSet>,
+    state: AlertState,
+    active_at: i64,
+    fired_at: Option<i64>,
+    value: f64,
+    /// When a firing alert's result last went missing (for `keep_firing_for`).
+    keep_since: Option<i64>,
+}
+
+struct CompiledRule {
+    name: String,
+    expr: Expr,
+    for_ms: i64,
+    keep_ms: i64,
+    /// Active alerts by label hash; ordered so that changes come out in a stable order.
+    alerts: BTreeMap<u64, Alert>,
+    last_error: Option<String>,
+}
+
+/// Counters a caller can report.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub samples: u64,
+    /// Samples of metrics that no rule reads.
+    pub unused: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    pub too_old: u64,
+    /// Rows without a timestamp, name or value.
+    pub invalid: u64,
+    pub series: u64,
+    pub evaluations: u64,
+    pub eval_errors: u64,
+}
+
+/// Rule sets at least this large evaluate their rules on all cores.
+const PARALLEL_RULES: usize = 16;
+
+/// Markers in the per-batch key-pair table: not looked up yet; a metric no rule reads.
+const UNRESOLVED: u32 = u32::MAX;
+const UNUSED: u32 = u32::MAX - 1;
+
+/// A row resolved to its series.
+#[derive(Clone, Copy)]
+struct Row {
+    id: u32,
+    ts: i64,
+    v: f64,
+}
+
+/// The metric rules of one engine with their state.
+pub struct MetricEngine {
+    settings: Settings,
+    rules: Vec<CompiledRule>,
+    /// Each selector with how far back it reads and whether it is a range selector.
+    selectors: Vec<(Selector, i64, bool)>,
+    selector_series: Vec<Vec<u32>>,
+    /// Selectors by fixed metric name, and those without one (tested on every new series).
+    by_name: FxMap<String, Vec<usize>>,
+    nameless: Vec<usize>,
+    series: SeriesTable,
+    last_eval: Option<i64>,
+    watermark: Option<i64>,
+    newest: i64,
+    /// Past this much time after the newest sample, every step is empty and settled.
+    quiet_after_ms: i64,
+    stats: Stats,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedAlert {
+    labels: Vec<(String, String)>,
+    state: AlertState,
+    active_at: i64,
+    fired_at: Option<i64>,
+    value: Option<f64>,
+    keep_since: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    version: u32,
+    settings: Settings,
+    last_eval: Option<i64>,
+    watermark: Option<i64>,
+    alerts: BTreeMap<String, Vec<SavedAlert>>,
+}
+
+const STATE_VERSION: u32 = 1;
+
+impl MetricEngine {
+    /// Compile `rules`; the error names the rule (by index) and the place in its expression.
+    pub fn new(rules: &[RuleSpec], settings: Settings) -> Result<MetricEngine, CompileError> {
+        if settings.step_ms <= 0 || settings.lookback_ms <= 0 {
+            return Err(CompileError {
+                rule: usize::MAX,
+                message: "step and lookback must be positive".into(),
+            });
+        }
+        let mut engine = MetricEngine {
+            settings,
+            rules: Vec::new(),
+            selectors: Vec::new(),
+            selector_series: Vec::new(),
+            by_name: FxMap::default(),
+            nameless: Vec::new(),
+            series: SeriesTable::default(),
+            last_eval: None,
+            watermark: None,
+            newest: i64::MIN,
+            quiet_after_ms: 0,
+            stats: Stats::default(),
+        };
+        let mut longest = settings.lookback_ms;
+        let (mut longest_for, mut longest_keep) = (0, 0);
+        for (i, spec) in rules.iter().enumerate() {
+            let fail = |message: String| CompileError { rule: i, message };
+            let mut parsed = expr::parse(&spec.expr).map_err(|e| fail(format!("expr: {e}")))?;
+            if parsed.value_type() != expr::ValueType::Vector {
+                return Err(fail(format!(
+                    "expr: the result must be an instant vector (one value per series), not {}",
+                    parsed.value_type()
+                )));
+            }
+            if spec.for_ms < 0 || spec.keep_firing_for_ms < 0 {
+                return Err(fail("for/keep_firing_for must not be negative".into()));
+            }
+            parsed.visit_selectors(&mut |sel, range| {
+                let id = engine.selectors.len();
+                let is_range = range.is_some();
+                let range = range.unwrap_or(settings.lookback_ms);
+                sel.id = id;
+                longest = longest.max(range);
+                match &sel.name {
+                    Some(n) => engine.by_name.entry(n.clone()).or_default().push(id),
+                    None => engine.nameless.push(id),
+                }
+                engine.selectors.push((sel.clone(), range, is_range));
+                engine.selector_series.push(Vec::new());
+            });
+            longest_for = longest_for.max(spec.for_ms);
+            longest_keep = longest_keep.max(spec.keep_firing_for_ms);
+            engine.rules.push(CompiledRule {
+                name: spec.name.clone(),
+                expr: parsed,
+                for_ms: spec.for_ms,
+                keep_ms: spec.keep_firing_for_ms,
+                alerts: BTreeMap::new(),
+                last_error: None,
+            });
+        }
+        engine.quiet_after_ms = longest + longest_for + longest_keep + 2 * settings.step_ms;
+        Ok(engine)
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.series = self.series.len() as u64;
+        s
+    }
+
+    /// The last evaluation error of each rule that had one.
+    pub fn rule_errors(&self) -> Vec<(String, String)> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.last_error.clone().map(|e| (r.name.clone(), e)))
+            .collect()
+    }
+
+    /// The last evaluated step (ms), if any.
+    pub fn last_evaluation(&self) -> Option<i64> {
+        self.last_eval
+    }
+
+    /// The longest time back any rule reads (ms): what to reload after a restart.
+    pub fn history_needed_ms(&self) -> i64 {
+        self.selectors
+            .iter()
+            .map(|(_, r, _)| *r)
+            .max()
+            .unwrap_or(0)
+            .max(self.settings.lookback_ms)
+    }
+
+    /// Whether any rule reads metric `name`.
+    pub fn reads_metric(&self, name: &str) -> bool {
+        !self.nameless.is_empty() || self.by_name.contains_key(name)
+    }
+
+    /// Register a new series and the selectors it belongs to.
+    fn new_series(&mut self, key: u64, check: u64, set: LabelSet) -> u32 {
+        let name = series::get_label(&set, NAME_LABEL)
+            .unwrap_or("")
+            .to_string();
+        let id = self.series.insert(key, check, set);
+        let set = self.series.labels[id as usize].clone();
+        let candidates = self
+            .by_name
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .chain(self.nameless.iter());
+        let (mut keep, mut buffered) = (0, false);
+        for &sel in candidates {
+            let (s, range, is_range) = &self.selectors[sel];
+            let all = s
+                .matchers
+                .iter()
+                .all(|m| m.matches(series::get_label(&set, &m.label).unwrap_or("")));
+            if all {
+                self.selector_series[sel].push(id);
+                keep = keep.max(*range);
+                buffered |= *is_range;
+            }
+        }
+        let hot = &mut self.series.hot[id as usize];
+        hot.retention = keep;
+        hot.buffered = buffered;
+        id
+    }
+
+    /// Resolve a batch's rows to series ids, skipping metrics no rule reads.
+    fn resolve(&mut self, batch: &RecordBatch) -> Result<Vec<Row>, ArrowError> {
+        let cols = SampleColumns::new(batch)?;
+        let mut rows = Vec::with_capacity(cols.len);
+        // Fast path, the common shape of collector batches: name and host dictionary-encoded
+        // (or no host) and no labels on the row. Such a row is resolved once per distinct
+        // (name, host) key pair in the batch, through a dense table of the key pairs when it
+        // is small, a hash map otherwise; every other row is hashed from its strings.
+        let host_card = match (&cols.host, cols.host.dict_len()) {
+            (_, Some(n)) => Some(n + 1),
+            (StrColumn::Null, None) => Some(1),
+            _ => None,
+        };
+        let pairs = cols
+            .name
+            .dict_len()
+            .zip(host_card)
+            .map(|(n, h)| n.saturating_mul(h));
+        let mut dense: Vec<u32> = match pairs {
+            Some(p) if p <= cols.len.saturating_mul(4) + 1024 => vec![UNRESOLVED; p],
+            _ => Vec::new(),
+        };
+        let mut sparse: FxMap<usize, u32> = FxMap::default();
+        let mut entries: Vec<(&str, &str)> = Vec::new();
+        for i in 0..cols.len {
+            let Some(ts) = cols.ts.get(i) else {
+                self.stats.invalid += 1;
+                continue;
+            };
+            if cols.value.is_null(i) {
+                self.stats.invalid += 1;
+                continue;
+            }
+            let pair = match (cols.name.dict_key(i), host_card) {
+                (Some(n), Some(hc)) if !cols.has_labels(i) => {
+                    Some(n * hc + cols.host.dict_key(i).map_or(0, |k| k + 1))
+                }
+                _ => None,
+            };
+            let known = match pair {
+                Some(p) if !dense.is_empty() => dense[p],
+                Some(p) => sparse.get(&p).copied().unwrap_or(UNRESOLVED),
+                None => UNRESOLVED,
+            };
+            let id = if known != UNRESOLVED {
+                known
+            } else {
+                let Some(name) = cols.name.get(i) else {
+                    self.stats.invalid += 1;
+                    continue;
+                };
+                let host = cols.host.get(i);
+                let id = if self.reads_metric(name) {
+                    entries.clear();
+                    entries.extend(cols.labels(i).filter(|(k, _)| {
+                        *k != NAME_LABEL && !(host.is_some() && *k == HOST_LABEL)
+                    }));
+                    let (hash, check) = series::row_identity(name, host, &entries);
+                    match self.series.find(hash, check) {
+                        Ok(id) => id,
+                        Err(key) => {
+                            self.new_series(key, check, row_label_set(name, host, &entries))
+                        }
+                    }
+                } else {
+                    UNUSED
+                };
+                match pair {
+                    Some(p) if !dense.is_empty() => dense[p] = id,
+                    Some(p) => {
+                        sparse.insert(p, id);
+                    }
+                    None => {}
+                }
+                id
+            };
+            self.stats.samples += 1;
+            if id == UNUSED {
+                // Kept as a row without a series: its time still moves the evaluation on
+                // (an `absent(...)` rule needs time to pass, whatever metric shows it).
+                self.stats.unused += 1;
+            }
+            rows.push(Row {
+                id,
+                ts,
+                v: cols.value.value(i),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Take in a batch of samples (metrics schema) and evaluate every step it completes.
+    pub fn ingest(&mut self, batch: &RecordBatch) -> Result<Vec<AlertChange>, ArrowError> {
+        let rows = self.resolve(batch)?;
+        let Some(max_ts) = rows.iter().map(|r| r.ts).max() else {
+            return Ok(Vec::new());
+        };
+        let min_ts = rows.iter().map(|r| r.ts).min().unwrap_or(max_ts);
+        let step = self.settings.step_ms;
+        let base = *self
+            .last_eval
+            .get_or_insert_with(|| (min_ts - 1).div_euclid(step) * step);
+        let watermark = self.watermark.map_or(max_ts, |w| w.max(max_ts));
+        self.watermark = Some(watermark);
+        // Steps t = base + k·step with t < watermark: a newer sample proves t has passed.
+        let last_k = if watermark > base {
+            (watermark - base - 1) / step
+        } else {
+            0
+        };
+        Ok(self.run(rows, base, last_k))
+    }
+
+    /// Evaluate every step up to `until_ms` (inclusive) without new samples: wall-clock
+    /// time passing for a live engine whose sources went quiet.
+    pub fn advance_to(&mut self, until_ms: i64) -> Vec<AlertChange> {
+        let Some(base) = self.last_eval else {
+            return Vec::new();
+        };
+        if until_ms <= base {
+            return Vec::new();
+        }
+        let last_k = (until_ms - base) / self.settings.step_ms;
+        self.watermark = Some(self.watermark.map_or(until_ms, |w| w.max(until_ms)));
+        self.run(Vec::new(), base, last_k)
+    }
+
+    /// Insert rows bucket by bucket, evaluating steps 1..=last_k after base in between.
+    fn run(&mut self, rows: Vec<Row>, base: i64, last_k: i64) -> Vec<AlertChange> {
+        let step = self.settings.step_ms;
+        let after = last_k + 1;
+        let bucket = |ts: i64| -> i64 {
+            if ts <= base {
+                0
+            } else {
+                ((ts - base + step - 1) / step).min(after)
+            }
+        };
+        let (ordered, buckets) = bucket_rows(rows, after, bucket);
+        let mut changes = Vec::new();
+        let mut k_done = 0i64;
+        let mut i = 0;
+        while i < ordered.len() {
+            let b = buckets[i];
+            self.steps(base, k_done + 1, (b - 1).min(last_k), &mut changes);
+            let horizon = base + (b - 1).max(0) * step;
+            while i < ordered.len() && buckets[i] == b {
+                let r = ordered[i];
+                self.insert(r, horizon);
+                i += 1;
+            }
+            if b >= 1 && b <= last_k {
+                self.evaluate(base + b * step, &mut changes);
+                self.last_eval = Some(base + b * step);
+            }
+            k_done = k_done.max(b.min(last_k));
+        }
+        self.steps(base, k_done + 1, last_k, &mut changes);
+        changes
+    }
+
+    fn insert(&mut self, r: Row, horizon: i64) {
+        self.newest = self.newest.max(r.ts);
+        if r.id == UNUSED {
+            return;
+        }
+        match self.series.push(r.id, r.ts, r.v, horizon) {
+            Inserted::Appended => {}
+            Inserted::Reordered => self.stats.reordered += 1,
+            Inserted::Duplicate => self.stats.duplicates += 1,
+            Inserted::TooOld => self.stats.too_old += 1,
+            Inserted::Unused => {}
+        }
+    }
+
+    /// Evaluate steps `from..=to` with no new samples, skipping the quiet tail.
+    fn steps(&mut self, base: i64, from: i64, to: i64, changes: &mut Vec<AlertChange>) {
+        let step = self.settings.step_ms;
+        for k in from..=to {
+            let t = base + k * step;
+            if t.saturating_sub(self.newest) > self.quiet_after_ms {
+                // Every window is empty and every alert settled: later steps change nothing.
+                self.last_eval = Some(base + to * step);
+                return;
+            }
+            self.evaluate(t, changes);
+            self.last_eval = Some(t);
+        }
+    }
+
+    fn evaluate(&mut self, t: i64, changes: &mut Vec<AlertChange>) {
+        self.stats.evaluations += 1;
+        let ctx = Ctx {
+            series: &self.series,
+            selector_series: &self.selector_series,
+            t,
+            lookback_ms: self.settings.lookback_ms,
+        };
+        // Rules only read the series and each owns its alerts, so many rules evaluate in
+        // parallel; changes are joined in rule order, whatever the thread count.
+        let per_rule = |(ri, rule): (usize, &mut CompiledRule)| -> (Vec<AlertChange>, u64) {
+            let mut out = Vec::new();
+            match ctx.eval(&rule.expr) {
+                Ok(Val::Vector(v)) => {
+                    rule.last_error = None;
+                    update_alerts(rule, ri, t, &ctx, v, &mut out);
+                    (out, 0)
+                }
+                Ok(Val::Scalar(_)) => unreachable!("rules are checked to give vectors"),
+                Err(e) => {
+                    // As in Prometheus, a failed evaluation leaves the alerts as they were.
+                    rule.last_error = Some(e);
+                    (out, 1)
+                }
+            }
+        };
+        let results: Vec<(Vec<AlertChange>, u64)> = if self.rules.len() >= PARALLEL_RULES {
+            self.rules
+                .par_iter_mut()
+                .enumerate()
+                .map(per_rule)
+                .collect()
+        } else {
+            self.rules.iter_mut().enumerate().map(per_rule).collect()
+        };
+        for (out, errors) in results {
+            changes.extend(out);
+            self.stats.eval_errors += errors;
+        }
+    }
+
+    /// The alert state as JSON (alerts per rule name and the evaluation clock).
+    pub fn save_state(&self) -> String {
+        let alerts = self
+            .rules
+            .iter()
+            .map(|r| {
+                let list = r
+                    .alerts
+                    .values()
+                    .map(|a| SavedAlert {
+                        labels: a
+                            .labels
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        state: a.state,
+                        active_at: a.active_at,
+                        fired_at: a.fired_at,
+                        value: a.value.is_finite().then_some(a.value),
+                        keep_since: a.keep_since,
+                    })
+                    .collect();
+                (r.name.clone(), list)
+            })
+            .collect();
+        serde_json::to_string(&SavedState {
+            version: STATE_VERSION,
+            settings: self.settings,
+            last_eval: self.last_eval,
+            watermark: self.watermark,
+            alerts,
+        })
+        .expect("state serialises")
+    }
+
+    /// Restore saved state; alerts of rules that no longer exist are dropped.
+    pub fn restore_state(&mut self, json: &str) -> Result<(), String> {
+        let saved: SavedState =
+            serde_json::from_str(json).map_err(|e| format!("metric rule state: {e}"))?;
+        if saved.version != STATE_VERSION {
+            return Err(format!(
+                "metric rule state: version {} (this engine reads {STATE_VERSION})",
+                saved.version
+            ));
+        }
+        self.last_eval = saved.last_eval;
+        self.watermark = saved.watermark;
+        for rule in &mut self.rules {
+            rule.alerts.clear();
+            for a in saved.alerts.get(&rule.name).into_iter().flatten() {
+                let mut set: LabelSet = a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
+                    .collect();
+                set.sort_by(|x, y| x.0.cmp(&y.0));
+                let key =
+                    series::labels_hash(set.iter().map(|(k, v)| (k.as_ref(), v.as_ref())), false);
+                rule.alerts.insert(
+                    key,
+                    Alert {
+                        labels: Arc::new(set),
+                        state: a.state,
+                        active_at: a.active_at,
+                        fired_at: a.fired_at,
+                        value: a.value.unwrap_or(f64::NAN),
+                        keep_since: a.keep_since,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows ordered by bucket (stable within a bucket), with the bucket of each: a counting
+/// pass when the buckets are few, a stable sort by bucket when the batch spans a long time.
+fn bucket_rows(
+    rows: Vec<Row>,
+    max_bucket: i64,
+    bucket: impl Fn(i64) -> i64,
+) -> (Vec<Row>, Vec<i64>) {
+    let n_buckets = max_bucket as usize + 1;
+    if n_buckets > rows.len() * 2 + 64 {
+        let mut rows = rows;
+        rows.sort_by_key(|r| bucket(r.ts));
+        let buckets = rows.iter().map(|r| bucket(r.ts)).collect();
+        return (rows, buckets);
+    }
+    let of_row: Vec<u32> = rows.iter().map(|r| bucket(r.ts) as u32).collect();
+    let mut starts = vec![0usize; n_buckets + 1];
+    for &b in &of_row {
+        starts[b as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut out = vec![
+        Row {
+            id: 0,
+            ts: 0,
+            v: 0.0
+        };
+        rows.len()
+    ];
+    let mut buckets = vec![0i64; rows.len()];
+    for (r, b) in rows.into_iter().zip(of_row) {
+        let at = &mut starts[b as usize];
+        out[*at] = r;
+        buckets[*at] = i64::from(b);
+        *at += 1;
+    }
+    (out, buckets)
+}
+
+/// Prometheus' alerting-rule state machine for one evaluation of one rule.
+fn update_alerts(
+    rule: &mut CompiledRule,
+    ri: usize,
+    t: i64,
+    ctx: &Ctx<'_>,
+    result: Vec<eval::El>,
+    changes: &mut Vec<AlertChange>,
+) {
+    let mut present: FxMap<u64, ()> = FxMap::default();
+    for el in result {
+        let key = el.lbl.hash_no_name(ctx.series);
+        if present.insert(key, ()).is_some() {
+            continue; // two results with one label set: the first counts, as in Prometheus' dedup
+        }
+        match rule.alerts.get_mut(&key) {
+            Some(a) => {
+                a.value = el.v;
+                a.keep_since = None;
+            }
+            None => {
+                rule.alerts.insert(
+                    key,
+                    Alert {
+                        labels: el.lbl.drop_name().to_set(ctx.series),
+                        state: AlertState::Pending,
+                        active_at: t,
+                        fired_at: None,
+                        value: el.v,
+                        keep_since: None,
+                    },
+                );
+                if rule.for_ms > 0 {
+                    let a = &rule.alerts[&key];
+                    changes.push(change(a, ri, t, AlertState::Pending, None));
+                }
+            }
+        }
+    }
+    let mut gone = Vec::new();
+    for (key, a) in rule.alerts.iter_mut() {
+        if !present.contains_key(key) {
+            if a.state == AlertState::Pending {
+                gone.push(*key);
+                changes.push(change(a, ri, t, AlertState::Resolved, Some(t)));
+                continue;
+            }
+            if rule.keep_ms > 0 {
+                let since = *a.keep_since.get_or_insert(t);
+                if t - since < rule.keep_ms {
+                    continue;
+                }
+            }
+            gone.push(*key);
+            changes.push(change(a, ri, t, AlertState::Resolved, Some(t)));
+            continue;
+        }
+        if a.state == AlertState::Pending && t - a.active_at >= rule.for_ms {
+            a.state = AlertState::Firing;
+            a.fired_at = Some(t);
+            changes.push(change(a, ri, t, AlertState::Firing, None));
+        }
+    }
+    for key in gone {
+        rule.alerts.remove(&key);
+    }
+}
+
+fn change(a: &Alert, rule: usize, t: i64, state: AlertState, resolved: Option<i64>) -> AlertChange {
+    AlertChange {
+        ts_ms: t,
+        rule,
+        state,
+        labels: a.labels.clone(),
+        value: a.value,
+        active_since_ms: a.active_at,
+        fired_at_ms: a.fired_at,
+        resolved_at_ms: resolved,
+    }
+}
+
+#[cfg(test)]
+mod tests;

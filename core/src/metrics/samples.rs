@@ -1,0 +1,488 @@
+//! The metrics Arrow schema (`ts`, `host`, `name`, `labels`, `value`), building batches of
+//! it (from a Prometheus exposition), and reading any batch that carries those columns.
+//!
+//! Readers accept what producers actually hand over: `ts` as a timestamp of any unit or
+//! int64 milliseconds, strings as `Utf8`, `LargeUtf8`, `Utf8View` or dictionary-encoded
+//! strings, `labels` as `map<string, string>` (absent or null for no labels), `host` absent
+//! or null when the sample has no host.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int64Array, MapArray, RecordBatch, TimestampMicrosecondArray,
+};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use crate::prom_text::{self, ParseError};
+
+/// The label that carries the host column inside series label sets.
+pub const HOST_LABEL: &str = "host";
+/// The label that carries the metric name inside series label sets.
+pub const NAME_LABEL: &str = "__name__";
+
+fn map_field() -> Field {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+        false,
+    );
+    Field::new("labels", DataType::Map(Arc::new(entries), false), true)
+}
+
+/// `ts` timestamp[us, UTC], `host` utf8, `name` utf8, `labels` map<utf8, utf8>, `value` f64.
+pub fn metrics_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, false),
+        map_field(),
+        Field::new("value", DataType::Float64, true),
+    ]))
+}
+
+/// Collects samples into a batch of [`metrics_schema`].
+pub struct SampleBuilder {
+    ts: Vec<i64>,
+    host: StringBuilder,
+    name: StringBuilder,
+    labels: MapBuilder<StringBuilder, StringBuilder>,
+    value: Vec<f64>,
+}
+
+impl Default for SampleBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SampleBuilder {
+    pub fn new() -> Self {
+        let names = MapFieldNames {
+            entry: "entries".into(),
+            key: "key".into(),
+            value: "value".into(),
+        };
+        SampleBuilder {
+            ts: Vec::new(),
+            host: StringBuilder::new(),
+            name: StringBuilder::new(),
+            labels: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
+            value: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// One sample; `ts_us` in microseconds since the epoch.
+    pub fn push<'a>(
+        &mut self,
+        ts_us: i64,
+        host: Option<&str>,
+        name: &str,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        value: f64,
+    ) {
+        self.ts.push(ts_us);
+        self.host.append_option(host);
+        self.name.append_value(name);
+        for (k, v) in labels {
+            self.labels.keys().append_value(k);
+            self.labels.values().append_value(v);
+        }
+        self.labels
+            .append(true)
+            .expect("keys and values appended in pairs");
+        self.value.push(value);
+    }
+
+    pub fn finish(mut self) -> RecordBatch {
+        let ts = TimestampMicrosecondArray::from(self.ts).with_timezone("UTC");
+        let labels = self.labels.finish();
+        // The builder names the map field after its own default; take the schema's.
+        let labels = MapArray::try_new(
+            match map_field().data_type() {
+                DataType::Map(f, _) => f.clone(),
+                _ => unreachable!("labels is a map"),
+            },
+            labels.offsets().clone(),
+            labels.entries().clone(),
+            labels.nulls().cloned(),
+            false,
+        )
+        .expect("entries match the schema");
+        RecordBatch::try_new(
+            metrics_schema(),
+            vec![
+                Arc::new(ts),
+                Arc::new(self.host.finish()),
+                Arc::new(self.name.finish()),
+                Arc::new(labels),
+                Arc::new(Float64Array::from(self.value)),
+            ],
+        )
+        .expect("columns match the metrics schema")
+    }
+}
+
+/// Parse a Prometheus text exposition into a metrics batch.
+///
+/// Samples without a timestamp get `default_ts_us`. The host column is the sample's own
+/// `host` label when it has one (moved out of `labels`), else `host`.
+pub fn exposition_batch(
+    text: &str,
+    default_ts_us: i64,
+    host: Option<&str>,
+) -> Result<RecordBatch, ParseError> {
+    let doc = prom_text::parse(text)?;
+    let mut out = SampleBuilder::new();
+    for s in &doc.samples {
+        let ts_us = match s.timestamp_ms {
+            Some(ms) => ms.checked_mul(1000).ok_or_else(|| ParseError {
+                line: s.line,
+                message: format!("'{}': timestamp {ms} is out of range", s.name),
+            })?,
+            None => default_ts_us,
+        };
+        let own_host = s
+            .labels
+            .iter()
+            .find(|(k, _)| *k == HOST_LABEL)
+            .map(|(_, v)| v.as_ref());
+        let labels = s
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != HOST_LABEL)
+            .map(|(k, v)| (*k, v.as_ref()));
+        out.push(ts_us, own_host.or(host), s.name, labels, s.value);
+    }
+    Ok(out.finish())
+}
+
+/// A string column of any of the accepted encodings.
+pub enum StrColumn<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Large(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+    /// Dictionary-encoded: normalised keys (with nulls) over a string column of values.
+    Dict {
+        keys: Vec<usize>,
+        nulls: Option<arrow_buffer::NullBuffer>,
+        values: Box<StrColumn<'a>>,
+    },
+    /// An all-null or absent column.
+    Null,
+}
+
+impl<'a> StrColumn<'a> {
+    pub fn new(array: &'a dyn Array, what: &str) -> Result<StrColumn<'a>, ArrowError> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => StrColumn::Utf8(array.as_string::<i32>()),
+            DataType::LargeUtf8 => StrColumn::Large(array.as_string::<i64>()),
+            DataType::Utf8View => StrColumn::View(array.as_string_view()),
+            DataType::Null => StrColumn::Null,
+            DataType::Dictionary(_, _) => {
+                let dict = array.as_any_dictionary_opt().ok_or_else(|| {
+                    ArrowError::InvalidArgumentError(format!("{what}: bad dictionary"))
+                })?;
+                StrColumn::Dict {
+                    keys: dict.normalized_keys(),
+                    nulls: dict.keys().nulls().cloned(),
+                    values: Box::new(StrColumn::new(dict.values().as_ref(), what)?),
+                }
+            }
+            other => {
+                return Err(ArrowError::InvalidArgumentError(format!(
+                    "{what}: expected strings, got {other}"
+                )))
+            }
+        })
+    }
+
+    /// For a dictionary column, the number of its values.
+    pub fn dict_len(&self) -> Option<usize> {
+        match self {
+            StrColumn::Dict { values, .. } => Some(match values.as_ref() {
+                StrColumn::Utf8(a) => a.len(),
+                StrColumn::Large(a) => a.len(),
+                StrColumn::View(a) => a.len(),
+                _ => 0,
+            }),
+            _ => None,
+        }
+    }
+
+    /// For a dictionary column, the key of row `i` (None when null or not a dictionary).
+    pub fn dict_key(&self, i: usize) -> Option<usize> {
+        match self {
+            StrColumn::Dict { keys, nulls, .. } => {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    None
+                } else {
+                    Some(keys[i])
+                }
+            }
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            StrColumn::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            StrColumn::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            StrColumn::View(a) => a.is_valid(i).then(|| a.value(i)),
+            StrColumn::Dict {
+                keys,
+                nulls,
+                values,
+            } => {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    None
+                } else {
+                    values.get(keys[i])
+                }
+            }
+            StrColumn::Null => None,
+        }
+    }
+}
+
+/// Timestamps of any unit (or int64 milliseconds) as milliseconds; None for a null.
+pub struct TsColumn {
+    values: Vec<Option<i64>>,
+}
+
+impl TsColumn {
+    pub fn new(array: &dyn Array) -> Result<TsColumn, ArrowError> {
+        fn collect<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
+            a: &dyn Array,
+            f: impl Fn(i64) -> i64,
+        ) -> Vec<Option<i64>> {
+            a.as_primitive::<T>().iter().map(|v| v.map(&f)).collect()
+        }
+        let values = match array.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                collect::<TimestampSecondType>(array, |v| v.saturating_mul(1000))
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                collect::<TimestampMillisecondType>(array, |v| v)
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                collect::<TimestampMicrosecondType>(array, |v| v.div_euclid(1000))
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                collect::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000_000))
+            }
+            DataType::Int64 => array
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("int64")
+                .iter()
+                .collect(),
+            other => {
+                return Err(ArrowError::InvalidArgumentError(format!(
+                    "column 'ts': expected a timestamp, got {other}"
+                )))
+            }
+        };
+        Ok(TsColumn { values })
+    }
+
+    pub fn get(&self, i: usize) -> Option<i64> {
+        self.values[i]
+    }
+}
+
+/// The columns of a metrics batch, ready to read row by row.
+pub struct SampleColumns<'a> {
+    pub len: usize,
+    pub ts: TsColumn,
+    pub host: StrColumn<'a>,
+    pub name: StrColumn<'a>,
+    pub labels: Option<&'a MapArray>,
+    pub label_keys: StrColumn<'a>,
+    pub label_values: StrColumn<'a>,
+    pub value: &'a Float64Array,
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+    batch.schema().index_of(name).ok().map(|i| batch.column(i))
+}
+
+impl<'a> SampleColumns<'a> {
+    pub fn new(batch: &'a RecordBatch) -> Result<SampleColumns<'a>, ArrowError> {
+        let need = |name: &str| {
+            column(batch, name).ok_or_else(|| {
+                ArrowError::InvalidArgumentError(format!("metric samples: missing column '{name}'"))
+            })
+        };
+        let value = need("value")?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| {
+                ArrowError::InvalidArgumentError(format!(
+                    "column 'value': expected float64, got {}",
+                    batch
+                        .column(batch.schema().index_of("value").unwrap_or(0))
+                        .data_type()
+                ))
+            })?;
+        let labels = match column(batch, "labels") {
+            None => None,
+            Some(a) if a.data_type() == &DataType::Null => None,
+            Some(a) => Some(a.as_map_opt().ok_or_else(|| {
+                ArrowError::InvalidArgumentError(format!(
+                    "column 'labels': expected map<string, string>, got {}",
+                    a.data_type()
+                ))
+            })?),
+        };
+        let (label_keys, label_values) = match labels {
+            Some(m) => (
+                StrColumn::new(m.keys().as_ref(), "labels keys")?,
+                StrColumn::new(m.values().as_ref(), "labels values")?,
+            ),
+            None => (StrColumn::Null, StrColumn::Null),
+        };
+        Ok(SampleColumns {
+            len: batch.num_rows(),
+            ts: TsColumn::new(need("ts")?.as_ref())?,
+            host: match column(batch, "host") {
+                Some(a) => StrColumn::new(a.as_ref(), "column 'host'")?,
+                None => StrColumn::Null,
+            },
+            name: StrColumn::new(need("name")?.as_ref(), "column 'name'")?,
+            labels,
+            label_keys,
+            label_values,
+            value,
+        })
+    }
+
+    /// Whether row `i` has at least one label entry.
+    pub fn has_labels(&self, i: usize) -> bool {
+        match self.labels {
+            Some(m) if m.is_valid(i) => {
+                let o = m.value_offsets();
+                o[i + 1] > o[i]
+            }
+            _ => false,
+        }
+    }
+
+    /// The label entries of row `i` (key, value); null values read as "".
+    pub fn labels(&self, i: usize) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        let range = match self.labels {
+            Some(m) if m.is_valid(i) => {
+                let o = m.value_offsets();
+                o[i] as usize..o[i + 1] as usize
+            }
+            _ => 0..0,
+        };
+        range.filter_map(move |j| {
+            let k = self.label_keys.get(j)?;
+            Some((k, self.label_values.get(j).unwrap_or("")))
+        })
+    }
+}
+
+/// Alert changes as a batch: `ts`, `rule`, `state`, `labels`, `value`, `active_since`,
+/// `fired_at`, `resolved_at` (timestamps in µs, UTC).
+pub fn alert_changes_batch(rule_names: &[&str], changes: &[super::AlertChange]) -> RecordBatch {
+    let ts_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ts", ts_type.clone(), false),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        map_field(),
+        Field::new("value", DataType::Float64, true),
+        Field::new("active_since", ts_type.clone(), false),
+        Field::new("fired_at", ts_type.clone(), true),
+        Field::new("resolved_at", ts_type, true),
+    ]));
+    let us = |ms: i64| ms.saturating_mul(1000);
+    let ts_col = |f: &dyn Fn(&super::AlertChange) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(
+                changes.iter().map(|c| f(c).map(us)).collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        )
+    };
+    let mut rule = StringBuilder::new();
+    let mut state = StringBuilder::new();
+    let mut labels = SampleBuilder::new();
+    for c in changes {
+        rule.append_value(rule_names.get(c.rule).copied().unwrap_or(""));
+        state.append_value(c.state.as_str());
+        labels.push(
+            0,
+            None,
+            "",
+            c.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            c.value,
+        );
+    }
+    let label_col = labels.finish().column(3).clone();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            ts_col(&|c| Some(c.ts_ms)),
+            Arc::new(rule.finish()),
+            Arc::new(state.finish()),
+            label_col,
+            Arc::new(Float64Array::from(
+                changes.iter().map(|c| c.value).collect::<Vec<_>>(),
+            )),
+            ts_col(&|c| Some(c.active_since_ms)),
+            ts_col(&|c| c.fired_at_ms),
+            ts_col(&|c| c.resolved_at_ms),
+        ],
+    )
+    .expect("columns match the alert-changes schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_becomes_a_metrics_batch() {
+        let text =
+            "# TYPE up gauge\nup{job=\"node\",host=\"web1\"} 1 1700000000000\nup{job=\"db\"} 0\n";
+        let batch = exposition_batch(text, 5_000_000, Some("scraper")).unwrap();
+        assert_eq!(batch.schema(), metrics_schema());
+        let cols = SampleColumns::new(&batch).unwrap();
+        assert_eq!(cols.ts.get(0), Some(1_700_000_000_000));
+        assert_eq!(cols.ts.get(1), Some(5_000));
+        assert_eq!(cols.host.get(0), Some("web1"));
+        assert_eq!(cols.host.get(1), Some("scraper"));
+        assert_eq!(cols.labels(0).collect::<Vec<_>>(), [("job", "node")]);
+        assert_eq!(cols.name.get(1), Some("up"));
+        assert_eq!(cols.value.value(1), 0.0);
+    }
+
+    #[test]
+    fn errors_keep_their_line() {
+        let e = exposition_batch("a 1\nb{", 0, None).unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+}

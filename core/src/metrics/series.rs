@@ -1,0 +1,364 @@
+//! Series: label sets interned to dense ids, and a time-ordered sample buffer per id.
+//!
+//! A row's identity is its name, host and labels. Rows are hashed without building a label
+//! set: two independent 64-bit hashes, each an order-independent sum over the pairs (so map
+//! order does not matter). The first picks the slot, the second confirms it — a 128-bit
+//! identity, so a lookup touches two small arrays instead of chasing a label set's strings
+//! (which made lookups memory-bound); a clash of the first hash alone probes the next slot.
+//! Only a new series allocates. Dense ids let every later step index plain vectors.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::samples::{HOST_LABEL, NAME_LABEL};
+
+/// A label set sorted by name; `__name__` included for series.
+pub type LabelSet = Vec<(Arc<str>, Arc<str>)>;
+
+/// A fast non-cryptographic hasher for ids and label strings: each 8-byte word goes through
+/// a full 64-bit mix. (A multiply-rotate step as in FxHash is not enough here: strings that
+/// differ only in their last bytes, such as `host-000123`, collided for 2% of 100,000 hosts.)
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = mix(self.hash.wrapping_add(SEED) ^ word);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub type FxMap<K, V> = HashMap<K, V, FxBuild>;
+
+/// Final avalanche so that sums of pair hashes spread over all bits (splitmix64).
+#[inline]
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[inline]
+pub fn hash_str(s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(s.as_bytes());
+    h.write_u64(s.len() as u64);
+    h.finish()
+}
+
+/// The hash of one label pair; label-set hashes are wrapping sums of these.
+#[inline]
+pub fn pair_hash(k: &str, v: &str) -> u64 {
+    mix(hash_str(k) ^ hash_str(v).rotate_left(29))
+}
+
+/// A second, independent hash of a pair: the check half of a series' identity.
+#[inline]
+fn pair_check(hk: u64, hv: u64) -> u64 {
+    mix(hk.rotate_left(17) ^ hv ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xd6e8_feb8_6659_fd93)
+}
+
+/// Both identity hashes of a row: (slot hash, check hash).
+pub fn row_identity(name: &str, host: Option<&str>, entries: &[(&str, &str)]) -> (u64, u64) {
+    let (mut a, mut b) = (0u64, 0u64);
+    let mut add = |k: &str, v: &str| {
+        let (hk, hv) = (hash_str(k), hash_str(v));
+        a = a.wrapping_add(mix(hk ^ hv.rotate_left(29)));
+        b = b.wrapping_add(pair_check(hk, hv));
+    };
+    add(NAME_LABEL, name);
+    if let Some(h) = host {
+        add(HOST_LABEL, h);
+    }
+    for (k, v) in entries {
+        add(k, v);
+    }
+    (
+        mix(a),
+        mix(b ^ (entries.len() as u64 + u64::from(host.is_some()))),
+    )
+}
+
+/// Order-independent hash of a label set, skipping `__name__` when `with_name` is false.
+pub fn labels_hash<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, with_name: bool) -> u64 {
+    let mut acc = 0u64;
+    for (k, v) in pairs {
+        if !with_name && k == NAME_LABEL {
+            continue;
+        }
+        acc = acc.wrapping_add(pair_hash(k, v));
+    }
+    mix(acc)
+}
+
+/// Look up a label in a sorted set.
+pub fn get_label<'a>(set: &'a LabelSet, name: &str) -> Option<&'a str> {
+    set.binary_search_by(|(k, _)| k.as_ref().cmp(name))
+        .ok()
+        .map(|i| set[i].1.as_ref())
+}
+
+/// Samples of one series in time order: (ms since epoch, value).
+pub type Buffer = VecDeque<(i64, f64)>;
+
+/// What inserting a sample did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Appended,
+    /// Arrived after newer samples of its series; placed in time order.
+    Reordered,
+    /// A second sample at the same timestamp; the first one is kept (as Prometheus does).
+    Duplicate,
+    /// Older than anything a future evaluation reads.
+    TooOld,
+    /// No rule reads this series.
+    Unused,
+}
+
+/// The interned series and their buffers.
+#[derive(Default)]
+pub struct SeriesTable {
+    index: FxMap<u64, u32>,
+    pub labels: Vec<Arc<LabelSet>>,
+    /// Hash of each label set without `__name__`: alert identity and vector matching.
+    pub hash_no_name: Vec<u64>,
+    /// The check half of each series' identity (see the module docs).
+    check: Vec<u64>,
+    /// What every sample of a series touches, side by side in one array so that a sample
+    /// costs one cache line rather than one per field.
+    pub hot: Vec<SeriesHot>,
+    pub buffers: Vec<Buffer>,
+}
+
+/// The per-sample state of one series.
+#[derive(Clone, Copy, Debug)]
+pub struct SeriesHot {
+    /// The newest sample (ms, value).
+    pub latest_ts: i64,
+    pub latest_value: f64,
+    /// How far back the rules read this series (ms); 0 when no rule reads it.
+    pub retention: i64,
+    /// Whether a range function reads the series. Only those keep a buffer: a series read
+    /// by instant selectors alone needs its newest sample — one dense write per sample
+    /// instead of a deque per series (the threshold rules' hot path).
+    pub buffered: bool,
+}
+
+impl SeriesTable {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The id of the series with identity `(hash, check)`, or the free slot key to
+    /// insert it under.
+    pub fn find(&self, hash: u64, check: u64) -> Result<u32, u64> {
+        let mut key = hash;
+        loop {
+            match self.index.get(&key) {
+                None => return Err(key),
+                Some(&id) if self.check[id as usize] == check => return Ok(id),
+                Some(_) => key = key.wrapping_add(1),
+            }
+        }
+    }
+
+    /// Intern a new series under the free `key` found by [`find`](Self::find).
+    pub fn insert(&mut self, key: u64, check: u64, set: LabelSet) -> u32 {
+        let id = self.labels.len() as u32;
+        self.hash_no_name.push(labels_hash(
+            set.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            false,
+        ));
+        self.labels.push(Arc::new(set));
+        self.check.push(check);
+        self.hot.push(SeriesHot {
+            latest_ts: i64::MIN,
+            latest_value: f64::NAN,
+            retention: 0,
+            buffered: false,
+        });
+        self.buffers.push(Buffer::new());
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Add a sample, keeping the buffer in time order and dropping what no evaluation
+    /// after `horizon_ms` can read.
+    pub fn push(&mut self, id: u32, ts: i64, value: f64, horizon_ms: i64) -> Inserted {
+        let id = id as usize;
+        let hot = &mut self.hot[id];
+        let keep = hot.retention;
+        if keep == 0 {
+            return Inserted::Unused;
+        }
+        let newest = hot.latest_ts;
+        if ts > newest {
+            hot.latest_ts = ts;
+            hot.latest_value = value;
+        }
+        if !hot.buffered {
+            return match ts.cmp(&newest) {
+                std::cmp::Ordering::Greater => Inserted::Appended,
+                std::cmp::Ordering::Equal => Inserted::Duplicate,
+                // Older than the newest, which every later step sees: nothing reads it.
+                std::cmp::Ordering::Less => Inserted::Reordered,
+            };
+        }
+        let oldest = horizon_ms.saturating_sub(keep);
+        if ts <= oldest {
+            return Inserted::TooOld;
+        }
+        let buf = &mut self.buffers[id];
+        while buf.front().is_some_and(|&(t, _)| t <= oldest) {
+            buf.pop_front();
+        }
+        match buf.back() {
+            None => {
+                buf.push_back((ts, value));
+                Inserted::Appended
+            }
+            Some(&(last, _)) if ts > last => {
+                buf.push_back((ts, value));
+                Inserted::Appended
+            }
+            Some(&(last, _)) if ts == last => Inserted::Duplicate,
+            Some(_) => {
+                let at = buf.partition_point(|&(t, _)| t < ts);
+                if buf[at].0 == ts {
+                    return Inserted::Duplicate;
+                }
+                buf.insert(at, (ts, value));
+                Inserted::Reordered
+            }
+        }
+    }
+}
+
+impl SeriesTable {
+    /// The newest sample of series `id` at or before `t` within the lookback.
+    pub fn instant(&self, id: u32, t: i64, lookback: i64) -> Option<f64> {
+        let id = id as usize;
+        let hot = &self.hot[id];
+        if !hot.buffered {
+            let ts = hot.latest_ts;
+            return (ts <= t && ts > t - lookback).then_some(hot.latest_value);
+        }
+        let buf = &self.buffers[id];
+        let hi = buf.partition_point(|&(ts, _)| ts <= t);
+        (hi > 0 && buf[hi - 1].0 > t - lookback).then(|| buf[hi - 1].1)
+    }
+}
+
+/// Build a sorted label set from a row.
+pub fn row_label_set(name: &str, host: Option<&str>, entries: &[(&str, &str)]) -> LabelSet {
+    let mut set: LabelSet = Vec::with_capacity(entries.len() + 2);
+    set.push((Arc::from(NAME_LABEL), Arc::from(name)));
+    if let Some(h) = host {
+        set.push((Arc::from(HOST_LABEL), Arc::from(h)));
+    }
+    for (k, v) in entries {
+        set.push((Arc::from(*k), Arc::from(*v)));
+    }
+    set.sort_by(|a, b| a.0.cmp(&b.0));
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_order_does_not_change_identity() {
+        let a = row_identity("m", Some("h"), &[("a", "1"), ("b", "2")]);
+        let b = row_identity("m", Some("h"), &[("b", "2"), ("a", "1")]);
+        assert_eq!(a, b);
+        let c = row_identity("m", Some("h"), &[("a", "2"), ("b", "1")]);
+        assert_ne!(a.0, c.0);
+        assert_ne!(a.1, c.1);
+        // A host and a label named host are the same series; no host is another.
+        assert_eq!(
+            row_identity("m", Some("h"), &[]),
+            row_identity("m", None, &[("host", "h")])
+        );
+        assert_ne!(
+            row_identity("m", None, &[]),
+            row_identity("m", Some(""), &[])
+        );
+    }
+
+    #[test]
+    fn similar_host_names_do_not_collide() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..100_000 {
+            let h = format!("host-{i:06}");
+            assert!(seen.insert(row_identity("m", Some(&h), &[])), "{h}");
+        }
+    }
+
+    #[test]
+    fn clashing_slot_hashes_probe_to_the_next_key() {
+        let mut t = SeriesTable::default();
+        let key = 42;
+        let id = t.insert(key, 7, row_label_set("m", None, &[("a", "1")]));
+        assert_eq!(t.find(key, 7), Ok(id));
+        // Another series whose slot hash clashes (check differs) lands on key + 1.
+        assert_eq!(t.find(key, 8), Err(key + 1));
+        let other = t.insert(key + 1, 8, row_label_set("m", None, &[("a", "2")]));
+        assert_eq!(t.find(key, 8), Ok(other));
+    }
+
+    #[test]
+    fn buffers_stay_ordered_and_bounded() {
+        let mut t = SeriesTable::default();
+        let id = t.insert(1, 1, row_label_set("m", None, &[]));
+        t.hot[0].retention = 100;
+        t.hot[0].buffered = true;
+        assert_eq!(t.push(id, 10, 1.0, 0), Inserted::Appended);
+        assert_eq!(t.push(id, 30, 3.0, 0), Inserted::Appended);
+        assert_eq!(t.push(id, 20, 2.0, 0), Inserted::Reordered);
+        assert_eq!(t.push(id, 20, 9.0, 0), Inserted::Duplicate);
+        assert_eq!(t.push(id, 30, 9.0, 0), Inserted::Duplicate);
+        let got: Vec<_> = t.buffers[0].iter().copied().collect();
+        assert_eq!(got, [(10, 1.0), (20, 2.0), (30, 3.0)]);
+        // Evaluations are past 125 now: only samples after 25 can still be read.
+        assert_eq!(t.push(id, 24, 0.0, 125), Inserted::TooOld);
+        assert_eq!(t.push(id, 40, 4.0, 125), Inserted::Appended);
+        assert_eq!(t.buffers[0].front(), Some(&(30, 3.0)));
+    }
+}

@@ -1,0 +1,144 @@
+"""Appending metric samples: series once, samples as (ts, series id, value).
+
+A sample's identity (host, name, label set) is reduced to a stable 64-bit series id in
+the core (``_core.series_ids``, FNV-1a over a canonical encoding with labels sorted), so
+the hot path appends three fixed-width columns and never converts a label map; a series'
+labels are written once, to ``metric_series``, the first time it is seen. The ``metrics``
+view joins the two back into (ts, host, name, labels, value) for queries.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import pyarrow as pa
+
+from opsengine import _core
+
+METRIC_COLUMNS = ("ts", "host", "name", "labels", "value")
+_TS = pa.timestamp("us", tz="UTC")
+_LABELS = pa.map_(pa.string(), pa.string())
+
+
+class MetricSchemaError(ValueError):
+    """Samples that cannot be stored; the message names the column."""
+
+
+def conform_samples(samples: pa.Table | pa.RecordBatch) -> pa.Table:
+    """The samples as a table of exactly ts, host, name, labels, value with their types."""
+    table = pa.Table.from_batches([samples]) if isinstance(samples, pa.RecordBatch) else samples
+    missing = [c for c in ("ts", "name", "value") if c not in table.column_names]
+    if missing:
+        raise MetricSchemaError(f"metric samples: missing column(s) {', '.join(missing)}")
+    n = table.num_rows
+    cols = {}
+    for name, type_ in (
+        ("ts", _TS),
+        ("host", pa.string()),
+        ("name", pa.string()),
+        ("labels", _LABELS),
+        ("value", pa.float64()),
+    ):
+        if name not in table.column_names:
+            cols[name] = pa.nulls(n, type_)
+            continue
+        column = table.column(name)
+        try:
+            cols[name] = column.cast(type_) if column.type != type_ else column
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise MetricSchemaError(
+                f"metric samples: column '{name}' of type {column.type} cannot be {type_}: {e}"
+            ) from None
+    out = pa.table(cols)
+    if out.column("ts").null_count:
+        raise MetricSchemaError("metric samples: column 'ts' has missing timestamps")
+    return out
+
+
+class MetricSeriesCatalogue:
+    """The ids of the series already in ``metric_series`` (loaded once, then kept)."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        ids = cur.execute("SELECT id FROM metric_series").to_arrow_table().column("id")
+        self._known = set(ids.to_pylist())
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def append(self, cur: duckdb.DuckDBPyConnection, samples: pa.Table) -> list[int]:
+        """Append ``samples`` in the caller's transaction; returns the ids of new series.
+
+        Pass the result to :meth:`remember` once the transaction committed (not before: a
+        rolled-back series must be written again next time).
+        """
+        table = conform_samples(samples)
+        n = table.num_rows
+        if n == 0:
+            return []
+        ids = _core.series_ids(
+            table.column("host").combine_chunks(),
+            table.column("name").combine_chunks(),
+            table.column("labels").combine_chunks(),
+        )
+        first = (
+            pa.table({"id": ids, "row": pa.array(range(n), pa.int64())})
+            .group_by("id")
+            .aggregate([("row", "min")])
+        )
+        with self._lock:
+            known = self._known
+            fresh = [
+                (i, r)
+                for i, r in zip(
+                    first.column("id").to_pylist(), first.column("row_min").to_pylist(), strict=True
+                )
+                if i not in known
+            ]
+        if fresh:
+            rows = pa.array(sorted(r for _i, r in fresh), pa.int64())
+            series = pa.table(
+                {
+                    "id": ids.take(rows),
+                    "host": table.column("host").take(rows),
+                    "name": table.column("name").take(rows),
+                    "labels": table.column("labels").take(rows),
+                    "first_seen": table.column("ts").take(rows),
+                }
+            )
+            cur.register("new_series", series)
+            try:
+                # The anti-join makes a stale cache harmless (another writer cannot exist).
+                cur.execute(
+                    "INSERT INTO metric_series (id, host, name, labels, first_seen) "
+                    "SELECT id, host, name, labels, first_seen FROM new_series "
+                    "WHERE id NOT IN (SELECT id FROM metric_series)"
+                )
+            finally:
+                cur.unregister("new_series")
+        cur.register(
+            "new_samples",
+            pa.table({"ts": table.column("ts"), "series_id": ids, "value": table.column("value")}),
+        )
+        try:
+            cur.execute(
+                "INSERT INTO metric_samples (ts, series_id, value) "
+                "SELECT ts, series_id, value FROM new_samples"
+            )
+        finally:
+            cur.unregister("new_samples")
+        return [i for i, _r in fresh]
+
+    def remember(self, ids: list[int]) -> None:
+        """Mark series as stored (after their transaction committed)."""
+        with self._lock:
+            self._known.update(ids)
+
+
+def append_metrics(store, catalogue: MetricSeriesCatalogue, samples: pa.Table) -> int:
+    """Append samples in one transaction of their own; returns the number of samples."""
+    with store.transaction() as cur:
+        fresh = catalogue.append(cur, samples)
+    catalogue.remember(fresh)
+    return samples.num_rows
