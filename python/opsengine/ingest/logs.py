@@ -11,18 +11,21 @@ identical copy under another name is not counted twice.
 from __future__ import annotations
 
 import hashlib
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
+from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
 from opsengine.ingest.reading import (
     HEAD_BYTES,
     CorruptInputError,
@@ -35,6 +38,18 @@ from opsengine.store import Store
 
 _ARANGE_LEN = 1 << 20
 _ARANGE = pa.array(range(_ARANGE_LEN), pa.int64())
+
+
+#: Prepared blocks waiting for the store; with 4 MiB blocks, about 3 blocks are in memory.
+PIPELINE_DEPTH = 2
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
 
 
 class IngestError(RuntimeError):
@@ -51,7 +66,13 @@ class IngestResult:
     skipped_bytes: int = 0
     seconds: float = 0.0
     stages: dict[str, float] = field(
-        default_factory=lambda: {"read": 0.0, "parse": 0.0, "match": 0.0, "store": 0.0}
+        default_factory=lambda: {
+            "read": 0.0,
+            "parse": 0.0,
+            "match": 0.0,
+            "templates": 0.0,
+            "store": 0.0,
+        }
     )
 
     @property
@@ -69,17 +90,43 @@ def _arange(start: int, n: int) -> pa.Array:
     return pa.array(range(start, start + n), pa.int64())
 
 
+@dataclass
+class PreparedLines:
+    """A batch after the compute stages, ready for ``LogIngestor.store_batch``."""
+
+    lines: pa.Array
+    headers: pa.RecordBatch
+    matches: pa.RecordBatch
+    templates: MinedTemplates | None
+
+
 class LogIngestor:
     """Writes batches of log lines, with their rule matches, into the store."""
 
-    def __init__(self, store: Store, rules: RuleSet, *, threads: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: RuleSet,
+        *,
+        threads: int = 0,
+        templates: LogTemplates | None = None,
+    ) -> None:
         self.store = store
         self.rules = rules
         self.threads = threads
+        # Template mining (logs.template_id, log_templates, kind: new_template); None: off.
+        self.templates = templates
         log_rules = rules.log_rules
         self._severity = pa.array([r.severity for r in log_rules], pa.string())
         self._category = pa.array([r.category for r in log_rules], pa.string())
         cols = rules.capture_columns
+        # A rule's `fields:` may name fewer groups than its pattern has: per capture column,
+        # which rules keep it (only for columns where some rule drops it).
+        self._kept_fields: dict[str, pa.BooleanArray] = {}
+        for c in cols:
+            keep = [c in r.fields or c not in r.groups for r in log_rules]
+            if not all(keep):
+                self._kept_fields[c] = pa.array(keep, pa.bool_())
         if cols:
             entries = ", ".join(
                 f"{{'k': '{c}', 'v': m.\"{c}\"}}"
@@ -104,23 +151,89 @@ class LogIngestor:
         reference_ts_us: int | None = None,
         checkpoint: dict | None = None,
         stages: dict[str, float] | None = None,
+        in_transaction: Callable[[Any], None] | None = None,
     ) -> tuple[int, int]:
-        """Parse, match and store ``lines`` in one transaction; returns (lines, events)."""
+        """Parse, match and store ``lines`` in one transaction; returns (lines, events).
+
+        ``in_transaction(cursor)`` runs inside that transaction after the rows are written:
+        a source saves the offsets that cover these lines there (sources/files.py), so
+        both commit together or not at all.
+        """
         stages = stages if stages is not None else {}
-        n = len(lines)
-        if n == 0 and checkpoint is None:
+        if len(lines) == 0 and checkpoint is None and in_transaction is None:
             return 0, 0
+        batch = self.prepare(lines, reference_ts_us=reference_ts_us, stages=stages)
+        return self.store_batch(
+            batch,
+            source=source,
+            host=host,
+            checkpoint=checkpoint,
+            stages=stages,
+            in_transaction=in_transaction,
+        )
+
+    def prepare(
+        self,
+        lines: pa.Array,
+        *,
+        reference_ts_us: int | None = None,
+        stages: dict[str, float] | None = None,
+    ) -> PreparedLines:
+        """The compute half of a batch (headers, rule matches, template ids); no store access.
+
+        Batches must be prepared in the order they are stored: the template miner is
+        stateful. ``store_batch`` may run in another thread, overlapping the next prepare.
+        """
+        stages = stages if stages is not None else {}
         t0 = time.perf_counter()
         headers = _core.parse_headers(lines, reference_ts_us=reference_ts_us, threads=self.threads)
         t1 = time.perf_counter()
         matches = self.rules.match(lines, threads=self.threads)
         t2 = time.perf_counter()
+        mined = None
+        if self.templates is not None and len(lines):
+            mined = self.templates.mine(headers.column("message"))
+        t3 = time.perf_counter()
+        stages["parse"] = stages.get("parse", 0.0) + (t1 - t0)
+        stages["match"] = stages.get("match", 0.0) + (t2 - t1)
+        stages["templates"] = stages.get("templates", 0.0) + (t3 - t2)
+        return PreparedLines(lines, headers, matches, mined)
+
+    def store_batch(
+        self,
+        batch: PreparedLines,
+        *,
+        source: str,
+        host: str | None = None,
+        checkpoint: dict | None = None,
+        stages: dict[str, float] | None = None,
+        in_transaction: Callable[[Any], None] | None = None,
+    ) -> tuple[int, int]:
+        """Write a prepared batch (logs, events, templates, checkpoint) in one transaction."""
+        stages = stages if stages is not None else {}
+        t0 = time.perf_counter()
+        lines, headers, matches = batch.lines, batch.headers, batch.matches
+        n = len(lines)
         now = datetime.now(UTC)
         # --host names the machine the lines came from; it wins over a parsed host.
         host_col = _constant(host, n, pa.string()) if host else headers.column("host")
         with self.store.transaction() as cur:
             first_id = self.store.next_id(cur, "logs", n) if n else 0
             ids = _arange(first_id, n)
+            template_ids, template_events = pa.nulls(n, pa.uint32()), 0
+            if batch.templates is not None and self.templates is not None:
+                template_ids = batch.templates.ids
+                template_events = self.templates.record(
+                    cur,
+                    batch.templates,
+                    messages=headers.column("message"),
+                    ts=headers.column("ts"),
+                    host=host_col,
+                    level=headers.column("level"),
+                    log_ids=ids,
+                    source=source,
+                    now=now,
+                )
             logs = pa.table(
                 {
                     "id": ids,
@@ -133,7 +246,7 @@ class LogIngestor:
                     "level": headers.column("level"),
                     "message": headers.column("message"),
                     "raw": lines,
-                    "template_id": pa.nulls(n, pa.uint32()),
+                    "template_id": template_ids,
                 }
             )
             cur.register("batch_logs", logs)
@@ -142,30 +255,33 @@ class LogIngestor:
                 "SELECT id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id FROM batch_logs"
             )
             cur.unregister("batch_logs")
-            events = matches.num_rows
-            if events:
+            events = matches.num_rows + template_events
+            if matches.num_rows:
                 rows = matches.column("row")
                 rule_idx = matches.column("rule").indices
                 cols = {
                     "ts": logs.column("ts").take(rows),
                     "host": logs.column("host").take(rows),
-                    "source": _constant(source, events, pa.string()),
+                    "source": _constant(source, matches.num_rows, pa.string()),
                     "rule": matches.column("rule").dictionary_decode(),
                     "severity": self._severity.take(rule_idx),
                     "category": self._category.take(rule_idx),
                     "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
                 }
                 for c in self.rules.capture_columns:
-                    cols[c] = matches.column(c)
+                    kept = self._kept_fields.get(c)
+                    column = matches.column(c)
+                    if kept is not None:  # some rule captures c but does not list it in fields
+                        column = pc.if_else(kept.take(rule_idx), column, None)
+                    cols[c] = column
                 cur.register("batch_events", pa.table(cols))
                 cur.execute(self._events_sql)
                 cur.unregister("batch_events")
             if checkpoint is not None:
                 self._save_checkpoint(cur, checkpoint, now)
-        t3 = time.perf_counter()
-        stages["parse"] = stages.get("parse", 0.0) + (t1 - t0)
-        stages["match"] = stages.get("match", 0.0) + (t2 - t1)
-        stages["store"] = stages.get("store", 0.0) + (t3 - t2)
+            if in_transaction is not None:
+                in_transaction(cur)
+        stages["store"] = stages.get("store", 0.0) + (time.perf_counter() - t0)
         return n, events
 
     @staticmethod
@@ -273,30 +389,77 @@ class LogIngestor:
     def _ingest_stream(
         self, stream, result, cp, hasher, host, reference, progress, live=False
     ) -> None:
-        """Store every block of ``stream``; ``cp`` (with ``hasher``) is the checkpoint to advance."""
-        t = time.perf_counter()
+        """Store every block of ``stream``; ``cp`` (with ``hasher``) is the checkpoint to advance.
+
+        Two stages overlap: a thread reads and prepares (parse, match, mine) the next block
+        while this one stores the previous; both release the GIL for their heavy parts. The
+        queue between them holds at most ``PIPELINE_DEPTH`` blocks, bounding memory. ``cp`` is
+        advanced only after a block's transaction committed, so on any error it (and the
+        error message) says exactly what is stored.
+        """
         live = live and hasattr(stream, "read1") and hasattr(stream, "fileno")
-        for block in read_blocks(stream, hasher, live=live):
-            result.stages["read"] += time.perf_counter() - t
-            if cp is not None:
-                cp["bytes_done"] += block.nbytes
-                cp["lines_done"] += len(block.lines)
-                cp["prefix_hash"] = hasher.hexdigest()
-            n, ev = self.write_lines(
-                block.lines,
-                source=result.source,
-                host=host,
-                reference_ts_us=reference,
-                checkpoint=cp,
-                stages=result.stages,
-            )
-            result.lines += n
-            result.events += ev
-            result.bytes += block.nbytes
-            if progress is not None:
-                progress(result)
-            t = time.perf_counter()
-        result.stages["read"] += time.perf_counter() - t
+        handoff: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    handoff.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            pending = dict(cp) if cp is not None else None
+            try:
+                t = time.perf_counter()
+                for block in read_blocks(stream, hasher, live=live):
+                    result.stages["read"] += time.perf_counter() - t
+                    block_cp = None
+                    if pending is not None:
+                        pending["bytes_done"] += block.nbytes
+                        pending["lines_done"] += len(block.lines)
+                        pending["prefix_hash"] = hasher.hexdigest()
+                        block_cp = dict(pending)
+                    prepared = self.prepare(
+                        block.lines, reference_ts_us=reference, stages=result.stages
+                    )
+                    if not put((block.nbytes, prepared, block_cp)):
+                        return
+                    t = time.perf_counter()
+                result.stages["read"] += time.perf_counter() - t
+                put(_END)
+            except BaseException as e:  # handed to the storing side, which raises it
+                put(_Failed(e))
+
+        producer = threading.Thread(target=produce, name="ingest-prepare", daemon=True)
+        producer.start()
+        try:
+            while True:
+                item = handoff.get()
+                if item is _END:
+                    break
+                if isinstance(item, _Failed):
+                    raise item.error
+                nbytes, prepared, block_cp = item
+                n, ev = self.store_batch(
+                    prepared,
+                    source=result.source,
+                    host=host,
+                    checkpoint=block_cp,
+                    stages=result.stages,
+                )
+                if block_cp is not None:
+                    cp.update(block_cp)
+                result.lines += n
+                result.events += ev
+                result.bytes += nbytes
+                if progress is not None:
+                    progress(result)
+        finally:
+            stop.set()
+            producer.join(timeout=10)  # a live source may sit in a read; it is a daemon
 
 
 def terminal_progress(every: float = 0.5) -> Callable[[IngestResult], None]:

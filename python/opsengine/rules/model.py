@@ -14,7 +14,8 @@ from opsengine.durations import parse_duration
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 CATEGORIES = ("availability", "performance", "error", "security", "config")
-KINDS = ("log", "metric")
+KINDS = ("log", "metric", "new_template")
+LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "trace")
 LITERAL_PREFIX = "literal:"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
@@ -26,6 +27,7 @@ MAX_PATTERN_LEN = 16_384
 _COMMON_KEYS = {"name", "kind", "severity", "category", "summary", "labels", "annotations"}
 _LOG_KEYS = _COMMON_KEYS | {"pattern", "ignore_case", "fields", "threshold", "description"}
 _METRIC_KEYS = _COMMON_KEYS | {"expr", "for", "keep_firing_for", "description"}
+_NEW_TEMPLATE_KEYS = _COMMON_KEYS | {"levels", "description"}
 
 
 class RuleError(ValueError):
@@ -84,6 +86,8 @@ class Rule:
     annotations: dict[str, str] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    #: ``kind: new_template``: only lines at these levels count (empty: every line).
+    levels: tuple[str, ...] = ()
     #: Line of each key in the rule file, for errors found after validation.
     key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -137,7 +141,7 @@ def rule_from_dict(
     kind = data.get("kind", "log")
     if kind not in KINDS:
         fail(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}", "kind")
-    allowed = _LOG_KEYS if kind == "log" else _METRIC_KEYS
+    allowed = {"log": _LOG_KEYS, "metric": _METRIC_KEYS, "new_template": _NEW_TEMPLATE_KEYS}[kind]
     unknown = sorted(set(data) - allowed)
     if unknown:
         fail(
@@ -181,6 +185,14 @@ def rule_from_dict(
         except ValueError as e:
             fail(str(e), "for" if "for" in data else "keep_firing_for")
         return Rule(**common, expr=expr.strip(), for_=for_, keep_firing_for=keep)
+
+    if kind == "new_template":
+        levels = data.get("levels", [])
+        if isinstance(levels, str):
+            levels = [levels]
+        if not isinstance(levels, list) or any(lv not in LEVELS for lv in levels):
+            fail(f"'levels' must be a list of levels from {', '.join(LEVELS)}", "levels")
+        return Rule(**common, levels=tuple(dict.fromkeys(levels)))
 
     pattern = data.get("pattern")
     if not isinstance(pattern, str) or not pattern:

@@ -62,6 +62,9 @@ class RuleSet:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.log_rules: tuple[Rule, ...] = tuple(r for r in self.rules if r.kind == "log")
+        self.new_template_rules: tuple[Rule, ...] = tuple(
+            r for r in self.rules if r.kind == "new_template"
+        )
         seen: dict[str, Rule] = {}
         for r in self.rules:
             if r.name in seen:
