@@ -1,0 +1,149 @@
+"""Starting and stopping the configured sources for ``opsengine run``.
+
+``start_sources(engine, settings)`` starts, each in its own thread: the file tailer
+(``[files]``), the syslog listener (``[syslog]``), the uptime probes (``[probes]``) and
+the host collector (``[host]``). A source that cannot start (port taken, no readable
+file) is reported in ``RunningSources.problems`` and the others still run.
+
+Beside them runs the escalation ticker (``engine.notify``): the wall clock that escalates
+unacknowledged incidents and retries failed notifications. Without it a live engine would
+send each first notice once and never escalate; replays and tests call ``tick(now)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from opsengine.config import Settings
+    from opsengine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+#: How often the escalation ticker looks for due steps and retries (new notices wake it).
+ESCALATION_TICK_S = 5.0
+
+
+class RunningSource(Protocol):
+    def stop(self) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class RunningSources:
+    """The sources ``start_sources`` started; ``stop()`` ends them all (idempotent)."""
+
+    sources: dict[str, RunningSource] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # source → why it did not start
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per source: its counters and state (for /health and /metrics)."""
+        out: dict[str, dict[str, Any]] = {
+            name: {"ok": False, "error": why} for name, why in self.problems.items()
+        }
+        for name, src in self.sources.items():
+            out[name] = {"ok": True, **src.status()}
+        return out
+
+    def describe(self) -> list[str]:
+        """One line per source saying where it reads from, for the start-up banner."""
+        lines = []
+        for name, src in self.sources.items():
+            where = src.status().get("where", "")
+            lines.append(f"{name}: {where}")
+        for name, why in self.problems.items():
+            lines.append(f"{name}: not started ({why})")
+        return lines
+
+    def stop(self) -> None:
+        for name, src in list(self.sources.items()):
+            try:
+                src.stop()
+            except Exception:
+                log.exception("stopping source %s failed", name)
+        self.sources.clear()
+
+
+def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSources:
+    """Start every configured and enabled source against ``engine``; returns their handle.
+
+    ``settings`` defaults to ``engine.settings``. Never raises for one source's fault:
+    see ``RunningSources.problems``.
+    """
+    settings = settings or engine.settings
+    running = RunningSources()
+    starters = (
+        ("files", _start_files),
+        ("syslog", _start_syslog),
+        ("probes", _start_probes),
+        ("host", _start_host),
+        ("escalation", _start_escalation),
+    )
+    for name, start in starters:
+        try:
+            src = start(engine, settings)
+        except (OSError, ValueError) as e:
+            running.problems[name] = str(e)
+            log.warning("source %s not started: %s", name, e)
+            continue
+        if src is not None:
+            running.sources[name] = src
+    return running
+
+
+def _start_files(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.files import FileTailer, default_paths
+
+    cfg = settings.files
+    if not cfg.enabled:
+        return None
+    paths = cfg.paths or default_paths()
+    if not paths:
+        return None
+    tailer = FileTailer(
+        engine.logs,
+        paths,
+        multiline_start=cfg.multiline_start or None,
+        poll_ms=cfg.poll_ms,
+        read_from=cfg.read_from,
+        fingerprint_lines=cfg.fingerprint_lines,
+    )
+    return tailer.start()
+
+
+def _start_syslog(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.syslog import SyslogReceiver
+
+    cfg = settings.syslog
+    if not cfg.enabled:
+        return None
+    return SyslogReceiver.from_settings(engine.logs, cfg).start()
+
+
+def _start_probes(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.probes import Prober, checks_from_settings
+
+    checks = checks_from_settings(settings.probes)
+    if not checks:
+        return None
+    return Prober(engine.store, engine.alerts, checks).start()
+
+
+def _start_host(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.host import HostCollector
+
+    cfg = settings.host
+    if not cfg.enabled:
+        return None
+    return HostCollector(
+        engine.ingest_metrics, interval_s=cfg.interval_s, top_processes=cfg.top_processes
+    ).start()
+
+
+def _start_escalation(engine: Engine, settings: Settings) -> RunningSource | None:
+    notify = getattr(engine, "notify", None)
+    if notify is None:
+        return None
+    return notify.start_ticker(ESCALATION_TICK_S)

@@ -1,0 +1,101 @@
+"""``start_sources``: what ``opsengine run`` starts — files, syslog, probes, host — all
+feeding one engine, a source that cannot start reported while the others run, and the
+escalation ticker that pages the next level when nobody acknowledges."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from incidents_helpers import WebhookReceiver
+from opsengine.config import Settings
+from opsengine.engine import Engine
+from opsengine.sources import start_sources
+from sources_net import closed_port
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until true; the sources run in threads of their own."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_all_sources_feed_one_engine_and_stop(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("Dec  1 10:00:00 web1 app[1]: from a file\n")
+    settings = Settings()
+    settings.files.paths = [str(log)]
+    settings.files.poll_ms = 50
+    settings.syslog.listen = "127.0.0.1:0"
+    settings.syslog.flush_ms = 50
+    settings.probes.check = [{"name": "db", "tcp": f"127.0.0.1:{closed_port()}"}]
+    with Engine(tmp_path / "store.duckdb", settings, admin_channel=False) as engine:
+        running = start_sources(engine, settings)
+        try:
+            assert set(running.sources) == {"files", "syslog", "probes", "host", "escalation"}
+            port = running.sources["syslog"].port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"<11>Dec  1 10:00:01 web2 api[7]: over udp", ("127.0.0.1", port))
+            assert _wait_for(lambda: running.status()["syslog"]["stored"] == 1)
+            assert _wait_for(lambda: running.status()["files"]["lines_stored"] == 1)
+            assert _wait_for(lambda: running.status()["host"]["ticks"] >= 1)
+            assert _wait_for(lambda: running.status()["probes"]["down"] == ["db"])
+            banner = running.describe()
+            assert any(line.startswith("syslog: udp/tcp 127.0.0.1:") for line in banner)
+        finally:
+            running.stop()
+        messages = engine.query("SELECT source, message FROM logs ORDER BY message").to_pylist()
+        assert messages == [
+            {"source": str(log), "message": "from a file"},
+            {"source": "syslog", "message": "over udp"},
+        ]
+        assert engine.query("SELECT count(*) AS n FROM metrics").to_pylist()[0]["n"] > 10
+        [alert] = engine.alerts.current().to_pylist()
+        assert (alert["rule"], alert["state"]) == ("probe_down", "firing")
+
+
+def test_a_source_that_cannot_start_is_reported_and_the_rest_run(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    settings = Settings()
+    settings.files.paths = [str(tmp_path / "absent.log")]
+    settings.syslog.listen = f"127.0.0.1:{taken.getsockname()[1]}"
+    settings.host.enabled = False
+    with Engine(tmp_path / "store.duckdb", settings, admin_channel=False) as engine:
+        running = start_sources(engine, settings)
+        try:
+            assert "cannot listen on" in running.problems["syslog"]
+            assert set(running.sources) == {"files", "escalation"}
+            assert running.status()["syslog"]["ok"] is False
+        finally:
+            running.stop()
+            taken.close()
+
+
+def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
+    settings = Settings()
+    settings.files.enabled = False
+    settings.syslog.enabled = False
+    settings.host.enabled = False
+    hook = WebhookReceiver()
+    with Engine(tmp_path / "store.duckdb", settings, admin_channel=False) as engine:
+        for name in ("primary", "secondary"):
+            engine.notify.outbox.set_channel(name, "webhook", {"url": f"{hook.url}/{name}"})
+        engine.notify.policies.set_policy(
+            "all", [{"targets": "channel:primary", "delay": "1s"}, {"targets": "channel:secondary"}]
+        )
+        running = start_sources(engine, settings)
+        try:
+            assert set(running.sources) == {"escalation"}
+            engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
+            assert _wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
+        finally:
+            running.stop()
+            hook.close()
+        assert [r["path"] for r in hook.requests] == ["/primary", "/secondary"]
+        assert running.sources == {}
