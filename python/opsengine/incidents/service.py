@@ -1,0 +1,511 @@
+"""The incident service: ``engine.incidents``. Operator actions, reads, and the listeners.
+
+Every change is written with its timeline row (``incident_events``: who, when, what) in
+one transaction; listeners (problems, notifications) hear about it after the commit, so
+a failing listener never undoes an incident. Alert-driven changes come from
+:mod:`opsengine.incidents.correlation`; this module holds what both share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from opsengine.config import ConfigError, IncidentSettings
+from opsengine.durations import parse_duration
+from opsengine.incidents.model import (
+    CATEGORIES,
+    INCIDENT_CATEGORIES,
+    LEVELS,
+    OPEN_STATES,
+    STATES,
+    IncidentChange,
+    IncidentError,
+    IncidentNotFound,
+    InvalidTransition,
+    check_transition,
+    priority,
+)
+from opsengine.incidents.rows import MAP_PARAM, bounded_text, dumps, fetch_dicts, map_args, utc
+from opsengine.store import Store
+
+log = logging.getLogger(__name__)
+
+IncidentListener = Callable[[list[IncidentChange]], None]
+
+MAX_NOTE = 10_000
+MAX_NAME = 128
+MAX_TITLE = 500
+MAX_LIST = 1_000
+
+
+def _setting_duration(settings: IncidentSettings, key: str) -> float:
+    try:
+        return parse_duration(getattr(settings, key))
+    except ValueError as e:
+        raise ConfigError(f"[incidents] {key}: {e}") from None
+
+
+class IncidentService:
+    """Incidents in the store: open them from alerts, act on them, read them."""
+
+    def __init__(self, store: Store, settings: IncidentSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or IncidentSettings()
+        self.group_window = _setting_duration(self.settings, "group_window")
+        self.flap_window = _setting_duration(self.settings, "flap_window")
+        self._listeners: list[tuple[str, IncidentListener]] = []
+        self.listener_errors: dict[str, int] = {}
+        # Ids are counted here rather than in engine_state: this process is the only writer
+        # of the file, and a statement per id was most of an incident's cost. A rolled-back
+        # transaction leaves a gap, nothing worse.
+        self._ids: dict[str, int] = {}
+        self._ids_lock = threading.Lock()
+
+    def _next_id(self, table: str) -> int:
+        with self._ids_lock:
+            if table not in self._ids:
+                cur = self.store.cursor()
+                try:
+                    # Table names are this module's constants, never input.
+                    row = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+                finally:
+                    cur.close()
+                self._ids[table] = row[0]
+            self._ids[table] += 1
+            return self._ids[table]
+
+    # -- listeners -------------------------------------------------------
+    def listen(self, name: str, fn: IncidentListener) -> None:
+        """Call ``fn(changes)`` after each committed batch of incident changes, in order."""
+        self._listeners.append((name, fn))
+
+    def emit(self, changes: list[IncidentChange]) -> None:
+        if not changes:
+            return
+        for name, fn in self._listeners:
+            try:
+                fn(changes)
+            except Exception:
+                self.listener_errors[name] = self.listener_errors.get(name, 0) + 1
+                log.exception("incident listener %s failed on %d change(s)", name, len(changes))
+
+    # -- alerts in ---------------------------------------------------------
+    def on_alert_changes(self, table: pa.Table) -> list[IncidentChange]:
+        """The ``engine.alerts`` subscriber: apply ALERT_CHANGES rows in event-time order."""
+        from opsengine.incidents.correlation import AlertCorrelator
+
+        with self.store.transaction() as cur:
+            changes = AlertCorrelator(self, cur).apply(table)
+        self.emit(changes)
+        return changes
+
+    # -- shared writers (inside the caller's transaction) -------------------
+    def add_event(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        incident_id: int,
+        ts: datetime,
+        actor: str,
+        kind: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        event_id = self._next_id("incident_events")
+        cur.execute(
+            "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?, ?)",
+            [event_id, incident_id, ts, actor, kind, dumps(detail) if detail else None],
+        )
+
+    def insert_incident(self, cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> int:
+        incident_id = self._next_id("incidents")
+        cur.execute(
+            f"""INSERT INTO incidents (id, fingerprint, rule, title, category, impact, urgency,
+                priority, state, service, host, labels, assignee, alert_count, auto_resolve,
+                flap_count, flapping, suppressed_by, known_error_id, started_at, detected_at,
+                last_seen_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'triggered', ?, ?, {MAP_PARAM}, NULL, ?, ?, 0, false,
+                ?, NULL, ?, ?, ?, ?)""",
+            [
+                incident_id,
+                row["fingerprint"],
+                row["rule"],
+                row["title"],
+                row["category"],
+                row["impact"],
+                row["urgency"],
+                priority(row["impact"], row["urgency"]),
+                row.get("service"),
+                row.get("host"),
+                *map_args(row.get("labels")),
+                row.get("alert_count", 1),
+                row.get("auto_resolve", True),
+                row.get("suppressed_by"),
+                row["started_at"],
+                row["detected_at"],
+                row["detected_at"],
+                row["detected_at"],
+            ],
+        )
+        return incident_id
+
+    def load(self, cur: duckdb.DuckDBPyConnection, incident_id: int) -> dict[str, Any]:
+        if isinstance(incident_id, bool) or not isinstance(incident_id, int):
+            raise IncidentError(f"incident id must be a whole number, got {incident_id!r}")
+        rows = fetch_dicts(cur, "SELECT * FROM incidents WHERE id = ?", [incident_id])
+        if not rows:
+            raise IncidentNotFound(f"incident {incident_id}: no such incident")
+        return rows[0]
+
+    # -- operator actions --------------------------------------------------
+    def create(
+        self,
+        title: str,
+        *,
+        actor: str,
+        category: str = "error",
+        impact: str = "medium",
+        urgency: str = "medium",
+        service: str | None = None,
+        host: str | None = None,
+        labels: dict[str, str] | None = None,
+        started_at: datetime | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Open an incident by hand (a phone call, a user report); returns its id."""
+        from opsengine.alerts import fingerprint
+
+        title = bounded_text(title, "title", MAX_TITLE, error=IncidentError)
+        actor = self._actor(actor)
+        if category not in INCIDENT_CATEGORIES:
+            category = CATEGORIES.get(category, category)
+        if category not in INCIDENT_CATEGORIES:
+            raise IncidentError(
+                f"category must be one of {', '.join(INCIDENT_CATEGORIES)}, got {category!r}"
+            )
+        priority(impact, urgency)  # validates both
+        now = utc(at, "at")
+        started = utc(started_at, "started_at") if started_at else now
+        if started > now:
+            # MTTD is detected_at − started_at: evidence after detection would make it negative.
+            raise IncidentError(
+                f"started_at {started.isoformat()} is after the detection time {now.isoformat()}"
+            )
+        labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        row = {
+            "fingerprint": fingerprint("manual", {**labels, "title": title}),
+            "rule": "manual",
+            "title": title,
+            "category": category,
+            "impact": impact,
+            "urgency": urgency,
+            "service": service,
+            "host": host,
+            "labels": labels,
+            "auto_resolve": False,
+            "started_at": started,
+            "detected_at": now,
+        }
+        with self.store.transaction() as cur:
+            incident_id = self.insert_incident(cur, row)
+            self.add_event(cur, incident_id, now, actor, "opened", {"by": "hand", "title": title})
+        self.emit([IncidentChange("opened", incident_id, now, actor)])
+        return incident_id
+
+    def acknowledge(self, incident_id: int, *, actor: str, at: datetime | None = None) -> dict:
+        return self._move(incident_id, "acknowledged", actor, at)
+
+    def resolve(
+        self, incident_id: int, *, actor: str, at: datetime | None = None, note: str | None = None
+    ) -> dict:
+        return self._move(incident_id, "resolved", actor, at, note=note)
+
+    def close(
+        self, incident_id: int, *, actor: str, at: datetime | None = None, note: str | None = None
+    ) -> dict:
+        return self._move(incident_id, "closed", actor, at, note=note)
+
+    def reopen(
+        self, incident_id: int, *, actor: str, at: datetime | None = None, note: str | None = None
+    ) -> dict:
+        return self._move(incident_id, "triggered", actor, at, note=note)
+
+    def _move(
+        self,
+        incident_id: int,
+        wanted: str,
+        actor: str,
+        at: datetime | None,
+        *,
+        note: str | None = None,
+    ) -> dict:
+        actor = self._actor(actor)
+        note = bounded_text(note, "note", MAX_NOTE, required=False, error=IncidentError)
+        now = utc(at, "at")
+        with self.store.transaction() as cur:
+            inc = self.load(cur, incident_id)
+            check_transition(incident_id, inc["state"], wanted)
+            self.set_state(cur, inc, wanted, now, actor, note=note)
+        kind = "reopened" if wanted == "triggered" else wanted
+        self.emit([IncidentChange(kind, incident_id, now, actor)])
+        return self.get(incident_id)
+
+    def set_state(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        inc: dict[str, Any],
+        wanted: str,
+        now: datetime,
+        actor: str,
+        *,
+        note: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a state change and its timeline row (the transition is already checked).
+
+        ``acknowledged_at`` keeps the first acknowledgement (MTTA counts it); reopening
+        clears ``resolved_at`` and ``closed_at`` so MTTR counts the final resolution.
+        """
+        sets = ["state = ?", "updated_at = ?"]
+        params: list[Any] = [wanted, now]
+        if wanted == "acknowledged":
+            sets.append("acknowledged_at = coalesce(acknowledged_at, ?)")
+            params.append(now)
+        elif wanted == "resolved":
+            sets.append("resolved_at = ?")
+            params.append(now)
+        elif wanted == "closed":
+            sets.append("closed_at = ?")
+            params.append(now)
+        elif wanted == "triggered":
+            sets.append("resolved_at = NULL, closed_at = NULL")
+        cur.execute(f"UPDATE incidents SET {', '.join(sets)} WHERE id = ?", [*params, inc["id"]])
+        info = {"from": inc["state"], "to": wanted, **(detail or {})}
+        if note:
+            info["note"] = note
+        self.add_event(cur, inc["id"], now, actor, "state", info)
+
+    def assign(
+        self, incident_id: int, assignee: str | None, *, actor: str, at: datetime | None = None
+    ) -> dict:
+        actor = self._actor(actor)
+        assignee = bounded_text(assignee, "assignee", MAX_NAME, required=False, error=IncidentError)
+        now = utc(at, "at")
+        with self.store.transaction() as cur:
+            inc = self.load(cur, incident_id)
+            cur.execute(
+                "UPDATE incidents SET assignee = ?, updated_at = ? WHERE id = ?",
+                [assignee, now, incident_id],
+            )
+            self.add_event(
+                cur, incident_id, now, actor, "assigned", {"from": inc["assignee"], "to": assignee}
+            )
+        self.emit([IncidentChange("assigned", incident_id, now, actor)])
+        return self.get(incident_id)
+
+    def add_note(
+        self, incident_id: int, text: str, *, actor: str, at: datetime | None = None
+    ) -> dict:
+        actor = self._actor(actor)
+        text = bounded_text(text, "note", MAX_NOTE, error=IncidentError)
+        now = utc(at, "at")
+        with self.store.transaction() as cur:
+            self.load(cur, incident_id)
+            self.add_event(cur, incident_id, now, actor, "note", {"text": text})
+            cur.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [now, incident_id])
+        return self.get(incident_id)
+
+    def set_priority(
+        self,
+        incident_id: int,
+        *,
+        impact: str,
+        urgency: str,
+        actor: str,
+        at: datetime | None = None,
+    ) -> dict:
+        """Re-rate impact and urgency; the priority follows the matrix."""
+        actor = self._actor(actor)
+        new = priority(impact, urgency)
+        now = utc(at, "at")
+        with self.store.transaction() as cur:
+            inc = self.load(cur, incident_id)
+            cur.execute(
+                "UPDATE incidents SET impact = ?, urgency = ?, priority = ?, updated_at = ? "
+                "WHERE id = ?",
+                [impact, urgency, new, now, incident_id],
+            )
+            self.add_event(
+                cur, incident_id, now, actor, "priority", {"from": inc["priority"], "to": new}
+            )
+        return self.get(incident_id)
+
+    def mark_suppressed(self, incident_id: int, reason: str, ts: datetime) -> None:
+        """Record that notifications for this incident are muted (the incident stays)."""
+        with self.store.transaction() as cur:
+            inc = self.load(cur, incident_id)
+            if inc["suppressed_by"] == reason:
+                return
+            cur.execute(
+                "UPDATE incidents SET suppressed_by = ? WHERE id = ?", [reason, incident_id]
+            )
+            self.add_event(cur, incident_id, ts, "system", "suppressed", {"by": reason})
+
+    def attach_known_error(
+        self, incident_id: int, known_error_id: int, title: str, ts: datetime
+    ) -> None:
+        with self.store.transaction() as cur:
+            self.load(cur, incident_id)
+            cur.execute(
+                "UPDATE incidents SET known_error_id = ? WHERE id = ?",
+                [known_error_id, incident_id],
+            )
+            self.add_event(
+                cur,
+                incident_id,
+                ts,
+                "system",
+                "known_error",
+                {"known_error_id": known_error_id, "title": title},
+            )
+
+    def record(
+        self,
+        incident_id: int,
+        ts: datetime,
+        kind: str,
+        detail: dict[str, Any],
+        *,
+        cur: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        """A system timeline row (escalations, notifications, problem links); written in
+        the caller's transaction ``cur`` when given, else in one of its own."""
+        if cur is not None:
+            self.add_event(cur, incident_id, ts, "system", kind, detail)
+            return
+        with self.store.transaction() as own:
+            self.add_event(own, incident_id, ts, "system", kind, detail)
+
+    # -- reads ---------------------------------------------------------------
+    def row(self, incident_id: int) -> dict[str, Any]:
+        """The incident's own columns (one statement; :meth:`get` adds its alerts)."""
+        cur = self.store.cursor()
+        try:
+            return self.load(cur, incident_id)
+        finally:
+            cur.close()
+
+    def get(self, incident_id: int) -> dict[str, Any]:
+        cur = self.store.cursor()
+        try:
+            inc = self.load(cur, incident_id)
+            inc["alerts"] = fetch_dicts(
+                cur,
+                "SELECT fingerprint, rule, active_since, state, updated_at FROM incident_alerts "
+                "WHERE incident_id = ? ORDER BY active_since, fingerprint",
+                [incident_id],
+            )
+            return inc
+        finally:
+            cur.close()
+
+    def timeline(self, incident_id: int) -> list[dict[str, Any]]:
+        cur = self.store.cursor()
+        try:
+            self.load(cur, incident_id)
+            rows = fetch_dicts(
+                cur,
+                "SELECT ts, actor, kind, detail FROM incident_events WHERE incident_id = ? "
+                "ORDER BY ts, id",
+                [incident_id],
+            )
+        finally:
+            cur.close()
+        for r in rows:
+            r["detail"] = json.loads(r["detail"]) if r["detail"] else {}
+        return rows
+
+    def list(
+        self,
+        *,
+        state: str | Iterable[str] | None = None,
+        priority: str | None = None,
+        service: str | None = None,
+        host: str | None = None,
+        fingerprint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Incidents newest first (by ``detected_at``, then id); filters combine with AND.
+
+        ``before`` = (detected_at, id) of the last incident of the previous page.
+        """
+        where, params = [], []
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            if state == "open":
+                states = list(OPEN_STATES)
+            bad = [s for s in states if s not in STATES]
+            if bad:
+                raise IncidentError(
+                    f"state must be one of open, {', '.join(STATES)}, got {bad[0]!r}"
+                )
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += states
+        for column, value in (
+            ("priority", priority),
+            ("service", service),
+            ("host", host),
+            ("fingerprint", fingerprint),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("detected_at >= ?")
+            params.append(utc(since, "since"))
+        if until is not None:
+            where.append("detected_at < ?")
+            params.append(utc(until, "until"))
+        if before is not None:
+            where.append("(detected_at < ? OR (detected_at = ? AND id < ?))")
+            params += [before[0], before[0], before[1]]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST + 1:
+            raise IncidentError(f"limit must be 1..{MAX_LIST}, got {limit!r}")
+        sql = "SELECT * FROM incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY detected_at DESC, id DESC LIMIT ?"
+        cur = self.store.cursor()
+        try:
+            return fetch_dicts(cur, sql, [*params, limit])
+        finally:
+            cur.close()
+
+    def review(self, incident_id: int, *, margin: str = "30m") -> dict[str, Any]:
+        """The post-incident review (see :mod:`opsengine.incidents.review`)."""
+        from opsengine.incidents.review import post_incident_review
+
+        return post_incident_review(self, incident_id, margin=margin)
+
+    @staticmethod
+    def _actor(actor: str) -> str:
+        return bounded_text(actor, "actor", MAX_NAME, error=IncidentError)
+
+
+__all__ = [
+    "LEVELS",
+    "IncidentError",
+    "IncidentListener",
+    "IncidentNotFound",
+    "IncidentService",
+    "InvalidTransition",
+]
