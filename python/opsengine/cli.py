@@ -25,6 +25,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     paths = _rule_paths(args.files)
     try:
         rules = RuleSet.from_yaml(paths)
+        # Metric expressions compile in the core: a typo is found here, not at evaluation.
+        __import__("opsengine.metrics.rules").metrics.rules.MetricRuleSet(rules)
     except RuleError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -165,6 +167,8 @@ def cmd_ingest_logs(args: argparse.Namespace) -> int:
             total_seconds += result.seconds
             for k, v in result.stages.items():
                 stages[k] = stages.get(k, 0.0) + v
+        # Threshold rules (N events within a window) read what the files stored.
+        engine.log_thresholds.poll()
         if len(args.files) > 1 or args.verbose:
             rate = total_lines / total_seconds if total_seconds else 0.0
             print(f"total: {total_lines:,} lines, {total_events:,} events, {rate:,.0f} lines/s")
@@ -190,6 +194,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from opsengine.bench import matcher
+    from opsengine.bench import store as store_bench
 
     out = Path(args.out) if args.out else None
     try:
@@ -199,8 +204,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print("## Log-rule matching (default pack, loghub corpus)")
     print(matcher.table(results))
+    print("\n## Store and ingest (logs + events into a DuckDB file)")
+    print(store_bench.table(store_bench.run(quick=args.quick, out=out, loghub=args.loghub)))
     if out:
-        print(f"\nresults written to {out / 'matcher.json'}")
+        print(f"\nresults written to {out / 'matcher.json'} and {out / 'store.json'}")
     return EXIT_OK
 
 
@@ -227,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="load data into the store")
     isub = ingest.add_subparsers(dest="ingest_command", metavar="KIND")
+    __import__("opsengine.metrics_cli").metrics_cli.add_commands(isub)
     ilogs = isub.add_parser("logs", help="ingest log files (plain or gzip; - for stdin)")
     ilogs.add_argument("files", nargs="+", metavar="FILE")
     ilogs.add_argument("--db", help="the DuckDB file (default: ./opsengine.duckdb)")
@@ -244,9 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("--config", help="settings file")
     maint.set_defaults(func=cmd_maintenance)
 
-    from opsengine import sql_cli
+    from opsengine import incidents_cli, keys_cli, run_cli, sources_cli, sql_cli
 
-    sql_cli.add_commands(sub)
+    for domain in (sql_cli, sources_cli, run_cli, keys_cli, incidents_cli):
+        domain.add_commands(sub)
 
     bench = sub.add_parser("bench", help="measure this machine's capacity against the peers")
     bench.add_argument("--quick", action="store_true", help="a smaller corpus and fewer runs")

@@ -40,12 +40,113 @@ class IngestSettings:
 
 
 @dataclass
+class TemplateSettings:
+    """Log-template mining at ingest (``logs.template_id``, ``log_templates``)."""
+
+    enabled: bool = True
+    # Lines mined before a new shape counts as "new" (``kind: new_template`` rules).
+    warmup_lines: int = 1_000
+
+
+@dataclass
+class FilesSettings:
+    """Log files followed by ``opsengine run`` (sources/files.py)."""
+
+    enabled: bool = True
+    paths: list[str] = field(default_factory=list)  # paths or globs; empty = system logs
+    multiline_start: str = ""  # regex; a line not matching it continues the record before
+    read_from: str = "beginning"  # where a file never seen before is read from: beginning|end
+    poll_ms: int = 250
+    fingerprint_lines: int = 1  # lines naming a file; more for logs with a fixed header
+
+
+@dataclass
+class SyslogSettings:
+    """The syslog listener (sources/syslog.py); ``OPSENGINE_SYSLOG_LISTEN=host:port``."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:5514"
+    udp: bool = True
+    tcp: bool = True
+    queue_messages: int = 100_000  # bound of the receive buffer; UDP beyond it is dropped
+    batch_messages: int = 10_000
+    flush_ms: int = 1_000
+
+
+@dataclass
+class ProbeSettings:
+    """Uptime probes (sources/probes.py): ``[[probes.check]]`` tables with name and url."""
+
+    check: list[dict] = field(default_factory=list)
+    interval_s: int = 30  # default for checks that give none
+    timeout_s: int = 5
+
+
+@dataclass
+class HostSettings:
+    """The host metrics collector (sources/host.py)."""
+
+    enabled: bool = True
+    interval_s: int = 10
+    top_processes: int = 5
+
+
+@dataclass
+class ApiSettings:
+    """The HTTP API served by ``opsengine run`` (python/opsengine/api/)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    server: str = "granian"  # granian | uvicorn (both run in-process, one worker)
+    max_body_bytes: int = 32 << 20  # larger request bodies get 413
+    rate_limit: int = 200  # requests per second per token (a burst of 2x is allowed); 0 = off
+    ingest_queue: int = 64  # ingest batches waiting or running; beyond it 503 + Retry-After
+    ingest_queue_bytes: int = 128 << 20  # and at most this many body bytes held by them
+    ingest_workers: int = 2
+    sql_row_limit: int = 10_000  # rows returned by ad-hoc SQL and named queries
+
+
+@dataclass
+class MetricRuleSettings:
+    """Metric-rule evaluation (metrics/rules.py): steps of event time, as in Prometheus."""
+
+    interval: str = "1m"  # evaluation step; `for:` and alert times are multiples of it
+    lookback: str = "5m"  # an instant selector reads a series' newest sample this far back
+
+
+@dataclass
+class IncidentSettings:
+    """Alerts → incidents, notifications and problems (incidents/, notify/, problems/)."""
+
+    group_window: str = "5m"  # alerts for one service (or host) this close join the open incident
+    flap_window: str = "1h"  # an alert firing again this soon after resolving reopens the incident
+    flap_threshold: int = 3  # reopenings within flap_window that mark it flapping (notices held)
+    host_down_rules: list[str] = field(
+        default_factory=lambda: ["host_down", "HostDown", "InstanceDown", "probe_down"]
+    )  # an open incident of these rules mutes (inhibits) the same host's other incidents
+    recurrence_count: int = 3  # this many incidents of one fingerprint …
+    recurrence_days: int = 7  # … within this many days propose a problem
+    notify_max_attempts: int = 5  # a notification is given up (failed) after this many tries
+    notify_backoff: str = "30s"  # wait before the 2nd try; doubles each try, at most 1h
+    notify_timeout_s: int = 10  # per webhook request / SMTP session
+
+
+@dataclass
 class Settings:
     db: str = "opsengine.duckdb"
     rules: list[str] = field(default_factory=list)  # empty = the default pack
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    templates: TemplateSettings = field(default_factory=TemplateSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
+    syslog: SyslogSettings = field(default_factory=SyslogSettings)
+    probes: ProbeSettings = field(default_factory=ProbeSettings)
+    host: HostSettings = field(default_factory=HostSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
+    metric_rules: MetricRuleSettings = field(default_factory=MetricRuleSettings)
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
@@ -65,6 +166,8 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
     if isinstance(current, list):
         if isinstance(value, str):
             return [v for v in value.split(",") if v]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return [dict(v) for v in value]  # an array of tables, e.g. [[probes.check]]
         if isinstance(value, list):
             return [str(v) for v in value]
         raise ConfigError(f"{where}: expected a list, got {value!r}")

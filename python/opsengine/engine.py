@@ -9,18 +9,27 @@ Usable as a context manager::
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from opsengine.alerts import AlertLog
+from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
+from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
+from opsengine.ingest.log_templates import LogTemplates
+from opsengine.metrics.pipeline import MetricPipeline
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
+
+log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("ts", "host", "name", "labels", "value")
 
@@ -45,11 +54,38 @@ class Engine:
                 RuleSet.from_yaml(self.settings.rules) if self.settings.rules else RuleSet.default()
             )
         self.rules = rules
-        self.logs = LogIngestor(self.store, rules, threads=self.settings.ingest.threads)
+        templates = None
+        if self.settings.templates.enabled:
+            templates = LogTemplates(
+                self.store,
+                rules.new_template_rules,
+                {"warmup_lines": self.settings.templates.warmup_lines},
+            )
+        self.logs = LogIngestor(
+            self.store, rules, threads=self.settings.ingest.threads, templates=templates
+        )
+        # Every producer of alerts publishes here; incidents and notifications subscribe.
+        self.alerts = AlertLog(self.store)
+        # engine.incidents, engine.problems, engine.notify; subscribed to engine.alerts.
+        attach_incident_domains(self)
+        # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
+        self.metrics = MetricPipeline.from_settings(
+            self.store, self.alerts, rules, self.settings.metric_rules
+        )
+        # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
+        self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
+        self.log_thresholds.poll()  # events stored before a restart and not read yet
         # While this process holds the file, `opsengine sql`/`query` read through this socket.
         self.channel = AdminChannel(self.store).start() if admin_channel else None
 
     def close(self) -> None:
+        if self.logs.templates is not None:
+            # Keep what the miner generalised since its last snapshot.
+            try:
+                with self.store.transaction() as cur:
+                    self.logs.templates.snapshot(cur, datetime.now(UTC))
+            except Exception:  # the last snapshot (at most a minute old) still holds the ids
+                log.exception("could not save the template miner's state on close")
         if self.channel is not None:
             self.channel.close()
             self.channel = None
@@ -70,7 +106,9 @@ class Engine:
     ) -> IngestResult:
         """Ingest a log file (plain or gzip; path) or lines (Arrow array, polars Series, list of str)."""
         if isinstance(data, str | Path):
-            return self.logs.ingest_file(data, source=source, host=host)
+            result = self.logs.ingest_file(data, source=source, host=host)
+            self.log_thresholds.poll()
+            return result
         lines = as_lines(data)
         if not isinstance(lines, pa.Array | pa.ChunkedArray):
             lines = (
@@ -86,21 +124,38 @@ class Engine:
         started = time.perf_counter()
         n, ev = self.logs.write_lines(lines, source=result.source, host=host, stages=result.stages)
         result.lines, result.events, result.seconds = n, ev, time.perf_counter() - started
+        self.log_thresholds.poll()
         return result
 
     def ingest_metrics(self, samples: Any) -> int:
-        """Append metric samples: a table with ts, host, name, labels (map), value. Returns rows."""
-        table = samples if isinstance(samples, pa.Table) else pa.table(samples)
-        missing = [c for c in METRIC_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"metric samples: missing column(s) {', '.join(missing)}")
-        with self.store.transaction() as cur:
-            cur.register("batch_metrics", table.select(list(METRIC_COLUMNS)))
-            cur.execute(
-                "INSERT INTO metrics (ts, host, name, labels, value) SELECT ts, host, name, labels, value FROM batch_metrics"
-            )
-            cur.unregister("batch_metrics")
-        return table.num_rows
+        """Store metric samples (ts, host, name, labels map, value; host and labels optional)
+        and evaluate the metric rules over them in event time. Returns rows stored."""
+        return self.metrics.ingest(samples)
+
+    def tick_rules(self, now: datetime | None = None) -> int:
+        """Let rule time follow the wall clock while sources are quiet; returns alert changes.
+
+        The live engine calls this every few seconds: a host that stops reporting (metric
+        rules such as ``host_down``) and a burst that ends (log thresholds) are noticed only
+        when time moves on. It stays one evaluation step behind ``now`` so that samples
+        arriving up to a step late still count, as they would in a replay.
+        """
+        now = now or datetime.now(UTC)
+        behind = now - timedelta(seconds=self.metrics.step)
+        changes = self.log_thresholds.poll() + self.log_thresholds.advance_to(behind)
+        return changes + self.metrics.advance_to(behind)
+
+    def reload_rules(self, rules: RuleSet) -> None:
+        """Match ``rules`` from the next batch on; a batch already running ends with the old set."""
+        templates = self.logs.templates
+        if templates is not None:
+            templates.rules = tuple(rules.new_template_rules)
+        self.logs = LogIngestor(
+            self.store, rules, threads=self.settings.ingest.threads, templates=templates
+        )
+        self.metrics.reload_rules(rules)
+        self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
+        self.rules = rules
 
     def maintenance(self) -> MaintenanceReport:
         return run_maintenance(self.store, self.settings.retention)

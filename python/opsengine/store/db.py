@@ -82,6 +82,9 @@ class Store:
             except duckdb.Error as e:
                 self.conn.close()
                 raise StoreError(f"memory_limit {memory_limit!r}: {e}") from None
+        # Timestamps are UTC in the store; make every cursor of this file read them as UTC.
+        with contextlib.suppress(duckdb.Error):
+            self.conn.execute("SET GLOBAL TimeZone = 'UTC'")
         self._write_lock = threading.RLock()
         if not read_only:
             self.migrate()

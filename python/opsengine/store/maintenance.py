@@ -19,6 +19,7 @@ _RETAINED = {
     "events": ("ts", "events_days"),
     "metrics": ("ts", "metrics_days"),
     "metrics_1m": ("ts", "metrics_1m_days"),
+    "log_template_counts_1m": ("minute", "metrics_1m_days"),
 }
 
 

@@ -1,0 +1,20 @@
+"""The HTTP API: a Litestar application over the embedded engine.
+
+``create_app(engine, settings)`` builds it; ``opsengine run`` serves it. How to add a
+domain's controller: CONVENTIONS.md beside this file. Imported lazily, so that the key
+and audit services (``opsengine keys``) do not load the web framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CONTROLLERS", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from opsengine.api import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'opsengine.api' has no attribute {name!r}")

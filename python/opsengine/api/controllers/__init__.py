@@ -1,0 +1,1 @@
+"""One module per domain: each validates input, checks the role, and calls that domain's service."""

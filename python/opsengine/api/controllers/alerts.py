@@ -1,0 +1,78 @@
+"""``/api/v1/alerts``: the alert instances as stored by the alert log (``engine.alerts``).
+
+Reading only: alerts are produced by rules, probes and the Alertmanager receiver
+(``POST /api/v1/ingest/alertmanager``). Newest change first, paged by
+(updated_at, fingerprint, active_since).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from opsengine.alerts import ALERT_STATES
+from opsengine.api.auth import VIEWER
+from opsengine.api.context import EngineDep
+from opsengine.api.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    Where,
+    bad_param,
+    decode_cursor,
+    page,
+    query_rows,
+)
+
+_ORDER = ("updated_at", "fingerprint", "active_since")
+
+
+class AlertController(Controller):
+    path = "/api/v1/alerts"
+    guards = [VIEWER]  # noqa: RUF012
+    tags = ["alerts"]  # noqa: RUF012
+
+    @get("/", sync_to_thread=True, summary="List alert instances, most recently changed first")
+    def list_alerts(
+        self,
+        engine: EngineDep,
+        state_: Annotated[
+            str | None, QueryParameter(name="state", description="pending | firing | resolved")
+        ] = None,
+        rule: FromQuery[str | None] = None,
+        severity: FromQuery[str | None] = None,
+        source: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page:
+        if state_ is not None and state_ not in ALERT_STATES:
+            raise bad_param("state", f"must be one of {', '.join(ALERT_STATES)}")
+        where = Where()
+        where.equal(state=state_, rule=rule, severity=severity, source=source)
+        if (after := decode_cursor(cursor, (datetime, str, datetime))) is not None:
+            where.add(
+                "(updated_at < ? OR (updated_at = ? AND (fingerprint > ? "
+                "OR (fingerprint = ? AND active_since > ?))))",
+                after[0], after[0], after[1], after[1], after[2],
+            )  # fmt: skip
+        sql = (
+            f"SELECT * FROM alerts{where.sql()} "
+            "ORDER BY updated_at DESC, fingerprint, active_since LIMIT ?"
+        )
+        params = [*where.params, limit + 1]
+        return page(query_rows(engine.store, sql, params), limit, _ORDER)
+
+    @get("/{fingerprint:str}", sync_to_thread=True, summary="Every instance of one alert")
+    def alert(self, engine: EngineDep, fingerprint: FromPath[str]) -> list[dict[str, Any]]:
+        found = query_rows(
+            engine.store,
+            "SELECT * FROM alerts WHERE fingerprint = ? ORDER BY active_since DESC",
+            [fingerprint],
+        )
+        if not found:
+            raise NotFoundException(f"no alert with fingerprint {fingerprint!r}")
+        return found

@@ -1,0 +1,56 @@
+"""``GET /api/v1/events``: rule matches on log lines, filtered by time, host, rule and kind.
+
+Newest line first (``log_id`` descending, then rule name), paged by that key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import FromQuery, QueryParameter
+
+from opsengine.api.auth import VIEWER
+from opsengine.api.context import EngineDep
+from opsengine.api.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    Where,
+    decode_cursor,
+    page,
+    query_rows,
+)
+
+_COLUMNS = "ts, host, source, rule, severity, category, fields, log_id"
+
+
+class EventController(Controller):
+    path = "/api/v1/events"
+    guards = [VIEWER]  # noqa: RUF012
+    tags = ["events"]  # noqa: RUF012
+
+    @get("/", sync_to_thread=True, summary="List rule matches (events), newest first")
+    def list_events(
+        self,
+        engine: EngineDep,
+        from_: Annotated[
+            str | None, QueryParameter(name="from", description="ISO-8601, now, -1h")
+        ] = None,
+        to: Annotated[str | None, QueryParameter(description="exclusive end")] = None,
+        host: FromQuery[str | None] = None,
+        source: FromQuery[str | None] = None,
+        rule: FromQuery[str | None] = None,
+        severity: FromQuery[str | None] = None,
+        category: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page:
+        where = Where()
+        where.time_range("ts", from_, to)
+        where.equal(host=host, source=source, rule=rule, severity=severity, category=category)
+        if (after := decode_cursor(cursor, (int, str))) is not None:
+            where.add("(log_id < ? OR (log_id = ? AND rule > ?))", after[0], after[0], after[1])
+        sql = f"SELECT {_COLUMNS} FROM events{where.sql()} ORDER BY log_id DESC, rule LIMIT ?"
+        params = [*where.params, limit + 1]
+        return page(query_rows(engine.store, sql, params), limit, ("log_id", "rule"))

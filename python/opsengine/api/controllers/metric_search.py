@@ -1,0 +1,131 @@
+"""``/api/v1/metrics``: metric search — which metrics exist, and one metric over a time range.
+
+``GET /api/v1/metrics/series?name=cpu_usage&host=db1&from=-6h&step=5m`` answers one series
+per (host, labels), each a list of buckets with min, max, avg, count and last value. The
+answer is bounded: at most ``MAX_POINTS`` buckets per series (a wider range needs a larger
+step) and ``MAX_SERIES`` series, with ``truncated`` saying when series were left out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get
+from litestar.params import FromQuery, QueryParameter
+
+from opsengine.api.auth import VIEWER
+from opsengine.api.context import EngineDep
+from opsengine.api.paging import Where, bad_param, query_rows, time_param
+from opsengine.durations import parse_duration
+
+MAX_POINTS = 2_000
+MAX_SERIES = 500
+DEFAULT_RANGE = timedelta(hours=1)
+DEFAULT_BUCKETS = 120
+
+
+class MetricName(msgspec.Struct):
+    name: str
+    samples: int
+    hosts: int
+    first: datetime
+    last: datetime
+
+
+class Series(msgspec.Struct):
+    host: str | None
+    labels: dict[str, str]
+    points: list[dict[str, Any]]
+
+
+class SeriesAnswer(msgspec.Struct):
+    name: str
+    start: datetime
+    end: datetime
+    step_seconds: float
+    series: list[Series]
+    truncated: bool
+
+
+class MetricSearchController(Controller):
+    path = "/api/v1/metrics"
+    guards = [VIEWER]  # noqa: RUF012
+    tags = ["metrics"]  # noqa: RUF012
+
+    @get("/names", sync_to_thread=True, summary="Metric names with sample counts over a range")
+    def names(
+        self,
+        engine: EngineDep,
+        from_: Annotated[str | None, QueryParameter(name="from", description="default -1h")] = None,
+        to: Annotated[str | None, QueryParameter(description="exclusive end; default now")] = None,
+        host: FromQuery[str | None] = None,
+    ) -> list[MetricName]:
+        start, end = _range(from_, to)
+        where = Where()
+        where.add("ts >= ? AND ts < ?", start, end)
+        where.equal(host=host)
+        found = query_rows(
+            engine.store,
+            "SELECT name, count(*) AS samples, count(DISTINCT host) AS hosts, min(ts) AS first, "
+            f"max(ts) AS last FROM metrics{where.sql()} GROUP BY name ORDER BY name LIMIT 10000",
+            where.params,
+        )
+        return [MetricName(**r) for r in found]
+
+    @get("/series", sync_to_thread=True, summary="One metric over time, bucketed, per series")
+    def series(
+        self,
+        engine: EngineDep,
+        name: Annotated[str, QueryParameter(min_length=1, max_length=256)],
+        from_: Annotated[str | None, QueryParameter(name="from", description="default -1h")] = None,
+        to: Annotated[str | None, QueryParameter(description="exclusive end; default now")] = None,
+        host: FromQuery[str | None] = None,
+        step: Annotated[
+            str | None, QueryParameter(description="bucket width: 10s, 5m, 1h (default: range/120)")
+        ] = None,
+    ) -> SeriesAnswer:
+        start, end = _range(from_, to)
+        span = (end - start).total_seconds()
+        try:
+            seconds = parse_duration(step) if step else max(1.0, span / DEFAULT_BUCKETS)
+        except ValueError as e:
+            raise bad_param("step", str(e)) from None
+        if seconds <= 0 or span / seconds > MAX_POINTS:
+            raise bad_param(
+                "step",
+                f"{step} gives more than {MAX_POINTS} buckets over the range; use a larger one",
+            )
+        where = Where()
+        where.add("name = ? AND ts >= ? AND ts < ?", name, start, end)
+        where.equal(host=host)
+        found = query_rows(
+            engine.store,
+            "SELECT * FROM (SELECT host, labels, time_bucket(to_microseconds(?), ts, ?) AS t, "
+            "min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count, "
+            f"arg_max(value, ts) AS last FROM metrics{where.sql()} GROUP BY ALL) "
+            "ORDER BY host, CAST(labels AS VARCHAR), t",
+            [round(seconds * 1_000_000), start, *where.params],
+        )
+        series: dict[tuple, Series] = {}
+        truncated = False
+        for r in found:
+            key = (r["host"], tuple(sorted((r["labels"] or {}).items())))
+            if key not in series:
+                if len(series) == MAX_SERIES:
+                    truncated = True
+                    continue
+                series[key] = Series(r["host"], dict(r["labels"] or {}), [])
+            series[key].points.append(
+                {k: r[k] for k in ("t", "min", "max", "avg", "count", "last")}
+            )
+        return SeriesAnswer(name, start, end, seconds, list(series.values()), truncated)
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    until = time_param("to", end) or datetime.now(UTC)
+    since = time_param("from", start) or until - DEFAULT_RANGE
+    if since >= until:
+        raise bad_param("from", "must be before 'to'")
+    return since, until
