@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import opsengine
+import pyarrow as pa
 from opsengine.store import Store
+from opsengine.store.metric_store import MetricSeriesCatalogue, append_metrics
 
 PACKAGE_PARENT = Path(opsengine.__file__).resolve().parent.parent
 
@@ -71,11 +73,17 @@ def insert_events(store: Store, rows) -> None:
 
 
 def insert_metrics(store: Store, rows) -> None:
-    with store.transaction() as cur:
-        cur.executemany(
-            "INSERT INTO metrics (ts, host, name, value) VALUES (?, ?, ?, ?)",
-            [list(row) for row in rows],
-        )
+    """Rows of (ts, host, name, value), through the store's one metric write path."""
+    ts, host, name, value = (list(col) for col in zip(*rows, strict=True))
+    samples = pa.table(
+        {
+            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "host": host,
+            "name": name,
+            "value": pa.array(value, pa.float64()),
+        }
+    )
+    append_metrics(store, MetricSeriesCatalogue(store.cursor()), samples)
 
 
 def make_history_db(path: Path) -> Path:

@@ -1,5 +1,9 @@
 """Store and ingest throughput: what one machine can write into the history tables.
 
+* **metrics append**: ``append_metrics`` (series ids computed in the core, a series' labels
+  written once, samples as ts/series id/value) against a plain DuckDB ``INSERT … SELECT``
+  of the same Arrow table (ts, host, name, labels map, value) into a table of those columns.
+
 * **logs + events append**: opsengine's store stage (``LogIngestor.store_batch``: ids,
   the ``logs`` rows, the rule events with their fields map, the template catalogue and the
   checkpoint in one transaction per block) against the ceiling, a plain DuckDB
@@ -98,6 +102,81 @@ def bench_append(lines: pa.Array, runs: int, scratch: Path) -> list[StoreResult]
     ]
 
 
+def metric_samples_table(n: int, series: int = 100_000) -> pa.Table:
+    """``n`` samples over ``series`` host-collector-like series (host, name, 1–2 labels),
+    in arrival order: every series once per round, rounds 10 s apart."""
+    names = ["cpu_usage_percent", "disk_used_percent", "net_errors_total", "load1", "up"]
+    per_host = 50
+    hosts = [f"node{h:05d}" for h in range(series // per_host)]
+    s_host, s_name, s_labels = [], [], []
+    for h in hosts:
+        for k in range(per_host):
+            s_host.append(h)
+            s_name.append(names[k % len(names)])
+            extra = [("job", "node"), ("instance", f"{h}:9100")][: k % 3]
+            s_labels.append([("series", f"s{k}"), *extra])
+    idx = pa.array([i % series for i in range(n)], pa.int64())
+    start = 1_764_000_000_000_000
+    return pa.table(
+        {
+            "ts": pa.array(
+                [start + (i // series) * 10_000_000 for i in range(n)], pa.timestamp("us", tz="UTC")
+            ),
+            "host": pa.array(s_host).take(idx),
+            "name": pa.array(s_name).take(idx),
+            "labels": pa.array(s_labels, pa.map_(pa.string(), pa.string())).take(idx),
+            "value": pa.array([float(i % 997) for i in range(n)], pa.float64()),
+        }
+    )
+
+
+def bench_metric_append(samples: pa.Table, runs: int, scratch: Path) -> list[StoreResult]:
+    """Our metric append (series ids in the core, samples as ts/series id/value) against a
+    plain ``INSERT … SELECT`` of the same Arrow table into a table of the same columns."""
+    from opsengine.store.metric_store import MetricSeriesCatalogue, append_metrics
+
+    batch = 1 << 20
+    ours, ceiling = [], []
+    n = samples.num_rows
+    for run in range(runs):
+        with Store(scratch / f"metrics-{run}.duckdb") as store:
+            catalogue = MetricSeriesCatalogue(store.cursor())
+            append_metrics(store, catalogue, samples.slice(0, batch))  # series seen once
+            t = time.perf_counter()
+            for i in range(0, n, batch):
+                append_metrics(store, catalogue, samples.slice(i, batch))
+            ours.append(n / (time.perf_counter() - t))
+        con = duckdb.connect(str(scratch / f"metrics-ceiling-{run}.duckdb"))
+        con.execute(
+            "CREATE TABLE metrics (ts TIMESTAMPTZ, host VARCHAR, name VARCHAR, "
+            "labels MAP(VARCHAR, VARCHAR), value DOUBLE)"
+        )
+        t = time.perf_counter()
+        for i in range(0, n, batch):
+            con.execute("BEGIN")
+            con.register("b", samples.slice(i, batch))
+            con.execute("INSERT INTO metrics SELECT * FROM b")
+            con.execute("COMMIT")
+        ceiling.append(n / (time.perf_counter() - t))
+        con.close()
+    return [
+        StoreResult(
+            "metrics append: opsengine (series ids in the core)",
+            n,
+            statistics.median(ours),
+            runs,
+            "100,000 series; samples as ts, series id, value",
+        ),
+        StoreResult(
+            "metrics append: DuckDB INSERT … SELECT, same table (ceiling)",
+            n,
+            statistics.median(ceiling),
+            runs,
+            "ts, host, name, labels MAP, value",
+        ),
+    ]
+
+
 def bench_end_to_end(lines: pa.Array, runs: int, scratch: Path) -> tuple[list[StoreResult], dict]:
     """``opsengine ingest logs`` on a file of ``lines``: median lines/s, stage split, peak RSS."""
     log = scratch / "corpus.log"
@@ -147,6 +226,9 @@ def run(
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         scratch = Path(tmp)
         results = bench_append(append_lines, runs, scratch)
+        results += bench_metric_append(
+            metric_samples_table((2 if quick else 10) * 10**6), runs, scratch
+        )
         e2e, detail = bench_end_to_end(e2e_lines, runs, scratch)
         results += e2e
     if out:
@@ -158,7 +240,7 @@ def run(
 
 
 def table(results: list[StoreResult]) -> str:
-    rows = ["| what | lines | lines/s | note |", "|---|---:|---:|---|"]
+    rows = ["| what | rows | rows/s | note |", "|---|---:|---:|---|"]
     for r in results:
         rows.append(f"| {r.what} | {r.lines:,} | {r.lines_per_s:,.0f} | {r.note} |")
     return "\n".join(rows)

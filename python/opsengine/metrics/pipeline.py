@@ -27,6 +27,7 @@ from opsengine.metrics.formats import conform
 from opsengine.metrics.rules import DEFAULT_LOOKBACK, DEFAULT_STEP, MetricRuleSet
 from opsengine.rules.model import Rule
 from opsengine.store import Store
+from opsengine.store.metric_store import MetricSeriesCatalogue
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class MetricPipeline:
         self.alerts = alerts
         self.step, self.lookback = step, lookback
         self.rules = MetricRuleSet(rules, step=step, lookback=lookback)
+        # Samples are stored as (ts, series id, value); each series' labels once.
+        self.series = MetricSeriesCatalogue(store.cursor())
         #: Alert changes published by metric rules since this pipeline started.
         self.changes_published = 0
         self._resume()
@@ -90,11 +93,10 @@ class MetricPipeline:
         if table.num_rows == 0:
             return 0
         with self.store.transaction() as cur:
-            cur.register("batch_metrics", table)
-            cur.execute(f"INSERT INTO metrics ({_COLUMNS}) SELECT {_COLUMNS} FROM batch_metrics")
-            cur.unregister("batch_metrics")
+            fresh = self.series.append(cur, table)
             if in_transaction is not None:
                 in_transaction(cur)
+        self.series.remember(fresh)
         if len(self.rules):
             self._publish(self.rules.evaluate(table))
         return table.num_rows

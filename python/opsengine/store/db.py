@@ -134,7 +134,10 @@ class Store:
                 if version <= current:
                     continue
                 with self.transaction() as cur:
-                    cur.execute(sql)
+                    if callable(sql):
+                        sql(cur)
+                    else:
+                        cur.execute(sql)
                     cur.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                         [version, name, datetime.now(UTC)],

@@ -17,10 +17,13 @@ ROLLUP_WATERMARK = "metrics_1m:watermark"
 _RETAINED = {
     "logs": ("ts", "logs_days"),
     "events": ("ts", "events_days"),
-    "metrics": ("ts", "metrics_days"),
+    "metric_samples": ("ts", "metrics_days"),  # the `metrics` view's rows
     "metrics_1m": ("ts", "metrics_1m_days"),
     "log_template_counts_1m": ("minute", "metrics_1m_days"),
 }
+
+#: Tables reported under the name users query them by.
+_REPORTED_AS = {"metric_samples": "metrics"}
 
 
 @dataclass
@@ -71,7 +74,7 @@ def apply_retention(
             if days <= 0:
                 continue
             cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [now - timedelta(days=days)])
-            deleted[table] = int(cur.fetchone()[0])
+            deleted[_REPORTED_AS.get(table, table)] = int(cur.fetchone()[0])
     return deleted
 
 

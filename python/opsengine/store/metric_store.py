@@ -13,10 +13,33 @@ import threading
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opsengine import _core
 
 METRIC_COLUMNS = ("ts", "host", "name", "labels", "value")
+
+METRIC_SERIES_DDL = """
+CREATE TABLE metric_series (
+    id UBIGINT PRIMARY KEY,        -- _core.series_ids(host, name, labels)
+    host VARCHAR,
+    name VARCHAR NOT NULL,
+    labels MAP(VARCHAR, VARCHAR),
+    first_seen TIMESTAMPTZ         -- event time of its first stored sample
+);
+CREATE TABLE metric_samples (
+    ts TIMESTAMPTZ NOT NULL,
+    series_id UBIGINT NOT NULL,    -- metric_series.id
+    value DOUBLE
+);
+"""
+
+#: The samples as queries see them; writers go through MetricSeriesCatalogue.append.
+METRICS_VIEW_DDL = """
+CREATE VIEW metrics AS
+SELECT s.ts, m.host, m.name, m.labels, s.value, s.series_id
+FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
+"""
 _TS = pa.timestamp("us", tz="UTC")
 _LABELS = pa.map_(pa.string(), pa.string())
 
@@ -60,7 +83,7 @@ class MetricSeriesCatalogue:
     """The ids of the series already in ``metric_series`` (loaded once, then kept)."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        ids = cur.execute("SELECT id FROM metric_series").to_arrow_table().column("id")
+        ids = cur.sql("SELECT id FROM metric_series").to_arrow_table().column("id")
         self._known = set(ids.to_pylist())
         self._lock = threading.Lock()
 
@@ -82,22 +105,13 @@ class MetricSeriesCatalogue:
             table.column("name").combine_chunks(),
             table.column("labels").combine_chunks(),
         )
-        first = (
-            pa.table({"id": ids, "row": pa.array(range(n), pa.int64())})
-            .group_by("id")
-            .aggregate([("row", "min")])
-        )
+        distinct = pc.unique(ids)
         with self._lock:
             known = self._known
-            fresh = [
-                (i, r)
-                for i, r in zip(
-                    first.column("id").to_pylist(), first.column("row_min").to_pylist(), strict=True
-                )
-                if i not in known
-            ]
+            fresh = [i for i in distinct.to_pylist() if i not in known]
         if fresh:
-            rows = pa.array(sorted(r for _i, r in fresh), pa.int64())
+            # The first row of each new series carries its host, name and labels.
+            rows = pc.index_in(pa.array(fresh, pa.uint64()), value_set=ids)
             series = pa.table(
                 {
                     "id": ids.take(rows),
@@ -128,7 +142,7 @@ class MetricSeriesCatalogue:
             )
         finally:
             cur.unregister("new_samples")
-        return [i for i, _r in fresh]
+        return fresh
 
     def remember(self, ids: list[int]) -> None:
         """Mark series as stored (after their transaction committed)."""
@@ -142,3 +156,10 @@ def append_metrics(store, catalogue: MetricSeriesCatalogue, samples: pa.Table) -
         fresh = catalogue.append(cur, samples)
     catalogue.remember(fresh)
     return samples.num_rows
+
+
+def move_samples(cur: duckdb.DuckDBPyConnection, samples: pa.Table) -> None:
+    """Store ``samples`` with a catalogue of their own (for the migration of old files)."""
+    catalogue = MetricSeriesCatalogue(cur)
+    for batch in samples.to_batches(max_chunksize=1 << 20):
+        catalogue.remember(catalogue.append(cur, pa.Table.from_batches([batch])))

@@ -1,12 +1,33 @@
 """The store's schema as numbered migrations. Each domain adds its own migrations here, in order.
 
-A migration runs once, in a transaction with its row in ``schema_migrations``.
+A migration runs once, in a transaction with its row in ``schema_migrations``: SQL text,
+or a function of the cursor where data must move through the core.
 Never edit a released migration: add the next number.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+from collections.abc import Callable
+from typing import Any
+
+
+def _metric_series(cur) -> None:
+    """Split ``metrics`` into ``metric_series`` and ``metric_samples``; ``metrics`` becomes a view.
+
+    A series' identity (host, name, labels) is kept once; a sample is three fixed-width
+    columns, so appending never converts a label map (see store/metric_store.py). Existing
+    rows move over with the same series ids the live path computes.
+    """
+    from opsengine.store.metric_store import METRIC_SERIES_DDL, METRICS_VIEW_DDL, move_samples
+
+    existing = cur.sql("SELECT ts, host, name, labels, value FROM metrics").to_arrow_table()
+    cur.execute(METRIC_SERIES_DDL)
+    move_samples(cur, existing)
+    cur.execute("DROP TABLE metrics")
+    cur.execute(METRICS_VIEW_DDL)
+
+
+MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
     (
         1,
         "history tables: logs, events, metrics, roll-ups, ingest checkpoints",
@@ -324,4 +345,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
 ]
