@@ -62,6 +62,8 @@ def test_two_ticks_store_host_metrics_with_rates_and_top_processes(engine):
     assert value("load1")[0] >= 0 and value("load15")[0] >= 0
     assert 0 < value("memory_used_percent")[0] < 100
     assert 0 <= value("swap_used_percent")[0] <= 100
+    # Counters the default pack's swap_storm rule takes the rate of.
+    assert value("swap_in_bytes_total")[0] >= 0 and value("swap_out_bytes_total")[0] >= 0
     root = value("disk_used_percent", mount="/")
     assert len(root) == 1 and 0 < root[0] <= 100
     assert 0 < value("disk_inodes_used_percent", mount="/")[0] <= 100

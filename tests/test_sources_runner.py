@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 from incidents_helpers import WebhookReceiver
 from opsengine.config import Settings
@@ -36,7 +37,14 @@ def test_all_sources_feed_one_engine_and_stop(tmp_path):
     with Engine(tmp_path / "store.duckdb", settings, admin_channel=False) as engine:
         running = start_sources(engine, settings)
         try:
-            assert set(running.sources) == {"files", "syslog", "probes", "host", "escalation"}
+            assert set(running.sources) == {
+                "files",
+                "syslog",
+                "probes",
+                "host",
+                "escalation",
+                "rule_clock",
+            }
             port = running.sources["syslog"].port
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.sendto(b"<11>Dec  1 10:00:01 web2 api[7]: over udp", ("127.0.0.1", port))
@@ -70,7 +78,7 @@ def test_a_source_that_cannot_start_is_reported_and_the_rest_run(tmp_path):
         running = start_sources(engine, settings)
         try:
             assert "cannot listen on" in running.problems["syslog"]
-            assert set(running.sources) == {"files", "escalation"}
+            assert set(running.sources) == {"files", "escalation", "rule_clock"}
             assert running.status()["syslog"]["ok"] is False
         finally:
             running.stop()
@@ -91,7 +99,7 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
         )
         running = start_sources(engine, settings)
         try:
-            assert set(running.sources) == {"escalation"}
+            assert set(running.sources) == {"escalation", "rule_clock"}
             engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
             assert _wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
         finally:
@@ -99,3 +107,32 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
             hook.close()
         assert [r["path"] for r in hook.requests] == ["/primary", "/secondary"]
         assert running.sources == {}
+
+
+def test_the_rule_clock_notices_a_host_that_went_silent(tmp_path):
+    """No sample arrives, yet the live engine raises host_down: the clock moves rule time."""
+    import pyarrow as pa
+    from opsengine.sources.runner import RuleClock
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    ts = [now - timedelta(minutes=30) + timedelta(seconds=10 * i) for i in range(30)]
+    samples = pa.table(
+        {
+            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "host": ["web9"] * 30,
+            "name": ["uptime_seconds"] * 30,
+            "labels": pa.array([[]] * 30, pa.map_(pa.string(), pa.string())),
+            "value": [1000.0 + 10 * i for i in range(30)],
+        }
+    )
+    with Engine(tmp_path / "store.duckdb", admin_channel=False) as engine:
+        engine.ingest_metrics(samples)
+        assert engine.alerts.current(state="firing").num_rows == 0
+        clock = RuleClock(engine, 0.05).start()
+        try:
+            assert _wait_for(lambda: clock.status()["alert_changes"] >= 1)
+        finally:
+            clock.stop()
+        firing = engine.alerts.current(state="firing").to_pylist()
+        assert [(a["rule"], dict(a["labels"])["host"]) for a in firing] == [("host_down", "web9")]
+        assert clock.status()["errors"] == 0

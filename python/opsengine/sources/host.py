@@ -46,6 +46,8 @@ HOST_METRICS: dict[str, tuple[tuple[str, ...], str]] = {
     "swap_total_bytes": ((), "swap space"),
     "swap_used_bytes": ((), "swap in use"),
     "swap_used_percent": ((), "used share of swap"),
+    "swap_in_bytes_total": ((), "bytes swapped in since boot (counter)"),
+    "swap_out_bytes_total": ((), "bytes swapped out since boot (counter)"),
     "disk_total_bytes": (("mount", "device", "fstype"), "size of a mounted file system"),
     "disk_free_bytes": (("mount", "device", "fstype"), "space free to unprivileged users"),
     "disk_used_percent": (("mount", "device", "fstype"), "used share of a file system"),
@@ -222,6 +224,9 @@ class HostCollector(BackgroundLoop):
         b.add("swap_total_bytes", swap.total)
         b.add("swap_used_bytes", swap.used)
         b.add("swap_used_percent", swap.percent)
+        # Counters since boot; the swap_storm rule takes their rate().
+        b.add("swap_in_bytes_total", swap.sin)
+        b.add("swap_out_bytes_total", swap.sout)
 
     def _disks(self, b: _Batch, dt: float) -> None:
         seen = set()

@@ -8,6 +8,9 @@ file) is reported in ``RunningSources.problems`` and the others still run.
 Beside them runs the escalation ticker (``engine.notify``): the wall clock that escalates
 unacknowledged incidents and retries failed notifications. Without it a live engine would
 send each first notice once and never escalate; replays and tests call ``tick(now)``.
+And the rule clock (``engine.tick_rules``): rule time otherwise moves only with arriving
+samples and events, so a host that stops reporting (``host_down``) or a burst of log events
+that ends would be noticed only when other data moves time on.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from opsengine.sources.background import BackgroundLoop
 
 if TYPE_CHECKING:
     from opsengine.config import Settings
@@ -24,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: How often the escalation ticker looks for due steps and retries (new notices wake it).
 ESCALATION_TICK_S = 5.0
+#: How often rule time is moved on to the wall clock (metric rules, log thresholds).
+RULE_TICK_S = 5.0
 
 
 class RunningSource(Protocol):
@@ -80,6 +87,7 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("probes", _start_probes),
         ("host", _start_host),
         ("escalation", _start_escalation),
+        ("rule_clock", _start_rule_clock),
     )
     for name, start in starters:
         try:
@@ -147,3 +155,42 @@ def _start_escalation(engine: Engine, settings: Settings) -> RunningSource | Non
     if notify is None:
         return None
     return notify.start_ticker(ESCALATION_TICK_S)
+
+
+def _start_rule_clock(engine: Engine, settings: Settings) -> RunningSource | None:
+    return RuleClock(engine, RULE_TICK_S).start()
+
+
+class RuleClock(BackgroundLoop):
+    """Calls ``engine.tick_rules()`` every ``interval_s``; a failing tick is logged and
+    counted, and the next one tries again."""
+
+    thread_name = "opsengine-rule-clock"
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        super().__init__()
+        self.engine = engine
+        self.interval_s = interval_s
+        self.ticks = 0
+        self.changes = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.changes += self.engine.tick_rules()
+                self.ticks += 1
+            except Exception as e:
+                self.errors += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("rule clock tick failed")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "where": f"every {self.interval_s:g} s",
+            "ticks": self.ticks,
+            "alert_changes": self.changes,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
