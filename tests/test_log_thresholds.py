@@ -93,3 +93,34 @@ def test_windows_survive_a_restart_and_a_file_replays_the_same(tmp_path):
     with Engine(replay, rules=rules, admin_channel=False) as engine:
         (alert,) = stored_alerts(engine)
         assert (alert["fingerprint"], alert["active_since"], alert["fired_at"]) == want
+
+
+def test_a_log_file_replayed_by_the_cli_opens_the_incident_the_live_engine_opens(tmp_path):
+    """Issue 5: the whole pipeline runs wherever data enters — a file opens the same incident."""
+    rules = RuleSet.from_dicts(RULES)
+    live = tmp_path / "live.duckdb"
+    with Engine(live, rules=rules, admin_channel=False) as engine:
+        for text in ATTACK + SLOW + LATER:
+            engine.ingest_logs([text])  # one line at a time, as a tail delivers them
+
+    log_file = tmp_path / "auth.log"
+    log_file.write_text("\n".join(ATTACK + SLOW + LATER) + "\n")
+    rule_file = tmp_path / "rules.yaml"
+    import yaml
+
+    rule_file.write_text(yaml.safe_dump(RULES))
+    replay = tmp_path / "replay.duckdb"
+    assert (
+        main(["ingest", "logs", str(log_file), "--db", str(replay), "--rules", str(rule_file)]) == 0
+    )
+
+    def incidents(db) -> list[tuple]:
+        with Engine(db, rules=rules, admin_channel=False) as engine:
+            return [
+                (r["rule"], r["category"], r["state"], r["started_at"], r["alert_count"])
+                for r in engine.query("SELECT * FROM incidents ORDER BY started_at").to_pylist()
+            ]
+
+    opened = incidents(live)
+    assert [(r[0], r[1], r[3]) for r in opened] == [("ssh_brute_force", "security breach", T0)]
+    assert incidents(replay) == opened
