@@ -33,9 +33,12 @@ ALERT_CHANGES = pa.schema(
         pa.field("active_since", _TS, nullable=False),
         pa.field("fired_at", _TS),
         pa.field("resolved_at", _TS),
-        pa.field("severity", pa.string()),  # critical | high | medium | low | info
-        pa.field("category", pa.string()),  # availability | performance | error | security | config
-        pa.field("source", pa.string(), nullable=False),  # metric | log | probe | alertmanager | api
+        # severity: critical | high | medium | low | info
+        pa.field("severity", pa.string()),
+        # category: availability | performance | error | security | config
+        pa.field("category", pa.string()),
+        # source: metric | log | probe | alertmanager | api
+        pa.field("source", pa.string(), nullable=False),
     ]
 )
 
@@ -76,7 +79,9 @@ class AlertChange:
 
     def __post_init__(self) -> None:
         if self.state not in ALERT_STATES:
-            raise ValueError(f"alert {self.rule!r}: state {self.state!r} is not one of {ALERT_STATES}")
+            raise ValueError(
+                f"alert {self.rule!r}: state {self.state!r} is not one of {ALERT_STATES}"
+            )
         if self.source not in SOURCES:
             raise ValueError(f"alert {self.rule!r}: source {self.source!r} is not one of {SOURCES}")
         for name in ("ts", "active_since", "fired_at", "resolved_at"):
