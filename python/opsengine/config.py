@@ -83,6 +83,17 @@ class ProbeSettings:
 
 
 @dataclass
+class PrometheusSettings:
+    """Prometheus endpoints to scrape (sources/prometheus.py): ``[[prometheus.target]]``
+    tables with job and url (and optional interval_s, timeout_s, labels)."""
+
+    target: list[dict] = field(default_factory=list)
+    interval_s: int = 15  # default for targets that give none
+    timeout_s: int = 10
+    max_body_bytes: int = 32 << 20
+
+
+@dataclass
 class HostSettings:
     """The host metrics collector (sources/host.py)."""
 
@@ -143,6 +154,7 @@ class Settings:
     files: FilesSettings = field(default_factory=FilesSettings)
     syslog: SyslogSettings = field(default_factory=SyslogSettings)
     probes: ProbeSettings = field(default_factory=ProbeSettings)
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     host: HostSettings = field(default_factory=HostSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)

@@ -2,7 +2,7 @@
 
 ``start_sources(engine, settings)`` starts, each in its own thread: the file tailer
 (``[files]``), the syslog listener (``[syslog]``), the uptime probes (``[probes]``) and
-the host collector (``[host]``). A source that cannot start (port taken, no readable
+the Prometheus scraper (``[[prometheus.target]]``) and the host collector (``[host]``). A source that cannot start (port taken, no readable
 file) is reported in ``RunningSources.problems`` and the others still run.
 
 Beside them runs the escalation ticker (``engine.notify``): the wall clock that escalates
@@ -85,6 +85,7 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("files", _start_files),
         ("syslog", _start_syslog),
         ("probes", _start_probes),
+        ("prometheus", _start_prometheus),
         ("host", _start_host),
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
@@ -137,6 +138,17 @@ def _start_probes(engine: Engine, settings: Settings) -> RunningSource | None:
     if not checks:
         return None
     return Prober(engine.store, engine.alerts, checks).start()
+
+
+def _start_prometheus(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.prometheus import PrometheusScraper, targets_from_settings
+
+    targets = targets_from_settings(settings.prometheus)
+    if not targets:
+        return None
+    return PrometheusScraper(
+        engine.ingest_metrics, targets, max_body_bytes=settings.prometheus.max_body_bytes
+    ).start()
 
 
 def _start_host(engine: Engine, settings: Settings) -> RunningSource | None:
