@@ -98,9 +98,27 @@ fn window(
     t: i64,
     range: i64,
 ) -> std::iter::Copied<std::collections::vec_deque::Iter<'_, (i64, f64)>> {
-    let lo = buf.partition_point(|&(ts, _)| ts <= t - range);
-    let hi = buf.partition_point(|&(ts, _)| ts <= t);
-    buf.range(lo..hi).copied()
+    // The buffer is trimmed to what the rules read, so the window's edges are usually a
+    // few samples in from its ends: a short scan there touches the lines the window's
+    // reader loads anyway, where a binary search would jump around first.
+    const SCAN: usize = 8;
+    let n = buf.len();
+    let cut = t - range;
+    let mut lo = 0;
+    while lo < n.min(SCAN) && buf[lo].0 <= cut {
+        lo += 1;
+    }
+    if lo == SCAN && lo < n && buf[lo].0 <= cut {
+        lo = buf.partition_point(|&(ts, _)| ts <= cut);
+    }
+    let mut hi = n;
+    while hi > lo && n - hi < SCAN && buf[hi - 1].0 > t {
+        hi -= 1;
+    }
+    if n - hi == SCAN && hi > lo && buf[hi - 1].0 > t {
+        hi = buf.partition_point(|&(ts, _)| ts <= t);
+    }
+    buf.range(lo..hi.max(lo)).copied()
 }
 
 /// Prometheus' `extrapolatedRate` (version 3) for `rate`, `increase` and `delta`.
@@ -221,7 +239,11 @@ fn mean_stddev(w: impl Iterator<Item = f64> + Clone) -> (f64, f64, usize) {
     (mean, var.sqrt(), n)
 }
 
-fn over_time(func: Func, w: impl Iterator<Item = (i64, f64)> + Clone, param: f64) -> Option<f64> {
+fn over_time(
+    func: Func,
+    w: impl DoubleEndedIterator<Item = (i64, f64)> + Clone,
+    param: f64,
+) -> Option<f64> {
     let mut values = w.clone().map(|(_, v)| v).peekable();
     values.peek()?;
     Some(match func {
@@ -237,11 +259,12 @@ fn over_time(func: Func, w: impl Iterator<Item = (i64, f64)> + Clone, param: f64
         Func::MaxOverTime => values.fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
         Func::SumOverTime => values.sum(),
         Func::CountOverTime => values.count() as f64,
-        Func::LastOverTime => values.last().unwrap_or(f64::NAN),
+        // From the back: the window is not walked for its newest sample.
+        Func::LastOverTime => w.clone().next_back().map_or(f64::NAN, |(_, v)| v),
         Func::StddevOverTime => mean_stddev(w.map(|(_, v)| v)).1,
         Func::QuantileOverTime => quantile(param, &mut values.collect::<Vec<_>>()),
         Func::ZscoreOverTime => {
-            let last = w.clone().last().map(|(_, v)| v).unwrap_or(f64::NAN);
+            let last = w.clone().next_back().map_or(f64::NAN, |(_, v)| v);
             let (mean, sd, n) = mean_stddev(w.map(|(_, v)| v));
             if n < 3 || sd == 0.0 || sd.is_nan() {
                 return None;
@@ -378,7 +401,7 @@ impl Ctx<'_> {
                     self.members(sel)
                         .iter()
                         .filter_map(|&id| {
-                            let buf = &self.series.buffers[id as usize];
+                            let buf = &self.series.hot[id as usize].buf;
                             let _ = range;
                             f(buf).map(|v| El {
                                 lbl: Lbl::Series {
@@ -453,7 +476,7 @@ impl Ctx<'_> {
             Func::AbsentOverTime => {
                 let (sel, range) = range_arg(0)?;
                 let any = self.members(sel).iter().any(|&id| {
-                    window(&self.series.buffers[id as usize], t, range)
+                    window(&self.series.hot[id as usize].buf, t, range)
                         .next()
                         .is_some()
                 });

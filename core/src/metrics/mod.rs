@@ -6,11 +6,15 @@
 //!    dense id; rows whose metric no rule reads are skipped before any label set is built.
 //!    A new series is tested once against the selectors of its metric name, so an
 //!    evaluation reads the member list of each selector and never matches labels again.
+//!    Dictionary-encoded names and hosts resolve once per key pair (a dense table, kept
+//!    across batches that share the dictionaries, as batches cut from one table do); other
+//!    rows through a memo keyed by a cheap hash of their bytes as spelled.
 //! 2. **Time buckets, not a sort**: evaluations run at fixed steps (`step_ms`, default
 //!    1 minute, aligned to the epoch like Prometheus' evaluation interval). A step `t` is
 //!    evaluated once a sample newer than `t` has been seen, so replaying a file gives the
 //!    alerts the live engine gave. Rows go into the bucket of the first step that may read
-//!    them (one counting pass); the engine inserts bucket k, evaluates step k, and so on.
+//!    them; the engine inserts bucket k, evaluates step k, and so on. Rows in arrival order
+//!    are read in place; only a batch whose buckets go back is reordered (a counting pass).
 //!    Rows at or before the last evaluated step are late: they are kept for later steps.
 //! 3. **Per-series buffers** ([`series::Buffer`]): samples in time order, trimmed to the
 //!    longest range any rule reads; an out-of-order sample is placed in order, a second
@@ -35,7 +39,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -161,6 +166,32 @@ const PARALLEL_RULES: usize = 16;
 const UNRESOLVED: u32 = u32::MAX;
 const UNUSED: u32 = u32::MAX - 1;
 
+/// Series ids by (name, host) dictionary key pair, valid while the dictionaries are these.
+struct PairCache {
+    name: ArrayRef,
+    host: Option<ArrayRef>,
+    dense: Vec<u32>,
+    /// Rows with labels: by key pair and the labels as spelled ([`series::raw_labels_key`]).
+    labelled: FxMap<u128, u32>,
+}
+
+/// The values of column `name` when it is dictionary-encoded.
+fn dict_values(batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
+    let i = batch.schema().index_of(name).ok()?;
+    Some(batch.column(i).as_any_dictionary_opt()?.values().clone())
+}
+
+/// Whether two arrays are the same memory (same buffers, offset and length).
+fn same_array(a: &ArrayRef, b: &ArrayRef) -> bool {
+    a.to_data().ptr_eq(&b.to_data())
+}
+
+/// The memo of row spellings is emptied past this many entries.
+const MEMO_MAX: usize = 1 << 22;
+
+/// The row buffer kept between batches is dropped past this many rows.
+const SCRATCH_ROWS: usize = 1 << 22;
+
 /// A row resolved to its series.
 #[derive(Clone, Copy)]
 struct Row {
@@ -186,6 +217,13 @@ pub struct MetricEngine {
     /// Past this much time after the newest sample, every step is empty and settled.
     quiet_after_ms: i64,
     stats: Stats,
+    /// Resolved rows of the batch being ingested, reused across batches.
+    scratch: Vec<Row>,
+    /// The dense key-pair table of the last batch with the dictionaries it indexes.
+    pair_cache: Option<PairCache>,
+    /// Series id (or UNUSED) by a row's raw spelling ([`series::raw_row_key`]): ids are
+    /// never reused, so an entry stays true for the engine's life.
+    row_memo: FxMap<u128, u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -231,6 +269,9 @@ impl MetricEngine {
             newest: i64::MIN,
             quiet_after_ms: 0,
             stats: Stats::default(),
+            scratch: Vec::new(),
+            row_memo: FxMap::default(),
+            pair_cache: None,
         };
         let mut longest = settings.lookback_ms;
         let (mut longest_for, mut longest_keep) = (0, 0);
@@ -349,9 +390,9 @@ impl MetricEngine {
     }
 
     /// Resolve a batch's rows to series ids, skipping metrics no rule reads.
-    fn resolve(&mut self, batch: &RecordBatch) -> Result<Vec<Row>, ArrowError> {
+    fn resolve(&mut self, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), ArrowError> {
         let cols = SampleColumns::new(batch)?;
-        let mut rows = Vec::with_capacity(cols.len);
+        rows.reserve(cols.len);
         // Fast path, the common shape of collector batches: name and host dictionary-encoded
         // (or no host) and no labels on the row. Such a row is resolved once per distinct
         // (name, host) key pair in the batch, through a dense table of the key pairs when it
@@ -366,9 +407,26 @@ impl MetricEngine {
             .dict_len()
             .zip(host_card)
             .map(|(n, h)| n.saturating_mul(h));
-        let mut dense: Vec<u32> = match pairs {
-            Some(p) if p <= cols.len.saturating_mul(4) + 1024 => vec![UNRESOLVED; p],
-            _ => Vec::new(),
+        // Batches cut from one table share their dictionaries: the table of key pairs then
+        // carries over (held dictionaries cannot be freed, so equal buffers mean equal
+        // strings), and a batch resolves no pair twice.
+        let name_dict = dict_values(batch, "name");
+        let host_dict = dict_values(batch, "host");
+        let cached = self.pair_cache.take().filter(|c| {
+            Some(c.dense.len()) == pairs
+                && name_dict.as_ref().is_some_and(|n| same_array(n, &c.name))
+                && match (&host_dict, &c.host) {
+                    (Some(a), Some(b)) => same_array(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        });
+        let (mut dense, mut labelled) = match (cached, pairs) {
+            (Some(c), _) => (c.dense, c.labelled),
+            (None, Some(p)) if p <= cols.len.saturating_mul(4) + 1024 => {
+                (vec![UNRESOLVED; p], FxMap::default())
+            }
+            _ => (Vec::new(), FxMap::default()),
         };
         let mut sparse: FxMap<usize, u32> = FxMap::default();
         let mut entries: Vec<(&str, &str)> = Vec::new();
@@ -381,16 +439,26 @@ impl MetricEngine {
                 self.stats.invalid += 1;
                 continue;
             }
-            let pair = match (cols.name.dict_key(i), host_card) {
-                (Some(n), Some(hc)) if !cols.has_labels(i) => {
-                    Some(n * hc + cols.host.dict_key(i).map_or(0, |k| k + 1))
+            // A row with labels whose name and host are dictionary keys is known by its key
+            // pair and its labels' bytes: the host string is never read.
+            let (pair, with_labels) = match (cols.name.dict_key(i), host_card) {
+                (Some(n), Some(hc)) => {
+                    let p = n * hc + cols.host.dict_key(i).map_or(0, |k| k + 1);
+                    if !cols.has_labels(i) {
+                        (Some(p), None)
+                    } else if !dense.is_empty() {
+                        (None, Some(series::raw_labels_key(p as u64, cols.labels(i))))
+                    } else {
+                        (None, None)
+                    }
                 }
-                _ => None,
+                _ => (None, None),
             };
-            let known = match pair {
-                Some(p) if !dense.is_empty() => dense[p],
-                Some(p) => sparse.get(&p).copied().unwrap_or(UNRESOLVED),
-                None => UNRESOLVED,
+            let known = match (pair, with_labels) {
+                (Some(p), _) if !dense.is_empty() => dense[p],
+                (Some(p), _) => sparse.get(&p).copied().unwrap_or(UNRESOLVED),
+                (None, Some(k)) => labelled.get(&k).copied().unwrap_or(UNRESOLVED),
+                (None, None) => UNRESOLVED,
             };
             let id = if known != UNRESOLVED {
                 known
@@ -400,27 +468,49 @@ impl MetricEngine {
                     continue;
                 };
                 let host = cols.host.get(i);
-                let id = if self.reads_metric(name) {
-                    entries.clear();
-                    entries.extend(cols.labels(i).filter(|(k, _)| {
-                        *k != NAME_LABEL && !(host.is_some() && *k == HOST_LABEL)
-                    }));
-                    let (hash, check) = series::row_identity(name, host, &entries);
-                    match self.series.find(hash, check) {
-                        Ok(id) => id,
-                        Err(key) => {
-                            self.new_series(key, check, row_label_set(name, host, &entries))
+                // Rows seen before in the same spelling (strings in the same order) skip
+                // the order-independent identity and the series index: one cheap hash of
+                // the row's bytes and one memo lookup.
+                let raw = series::raw_row_key(name, host, cols.labels(i));
+                let id = match self.row_memo.get(&raw) {
+                    Some(&id) => id,
+                    None => {
+                        let id = if self.reads_metric(name) {
+                            entries.clear();
+                            entries.extend(cols.labels(i).filter(|(k, _)| {
+                                *k != NAME_LABEL && !(host.is_some() && *k == HOST_LABEL)
+                            }));
+                            let (hash, check) = series::row_identity(name, host, &entries);
+                            match self.series.find(hash, check) {
+                                Ok(id) => id,
+                                Err(key) => {
+                                    self.new_series(key, check, row_label_set(name, host, &entries))
+                                }
+                            }
+                        } else {
+                            UNUSED
+                        };
+                        if self.row_memo.len() >= MEMO_MAX {
+                            // Bounded: many spellings of few series (label order shuffled
+                            // per row) must not grow it without end.
+                            self.row_memo.clear();
                         }
+                        self.row_memo.insert(raw, id);
+                        id
                     }
-                } else {
-                    UNUSED
                 };
-                match pair {
-                    Some(p) if !dense.is_empty() => dense[p] = id,
-                    Some(p) => {
+                match (pair, with_labels) {
+                    (Some(p), _) if !dense.is_empty() => dense[p] = id,
+                    (Some(p), _) => {
                         sparse.insert(p, id);
                     }
-                    None => {}
+                    (None, Some(k)) => {
+                        if labelled.len() >= MEMO_MAX {
+                            labelled.clear();
+                        }
+                        labelled.insert(k, id);
+                    }
+                    (None, None) => {}
                 }
                 id
             };
@@ -436,13 +526,27 @@ impl MetricEngine {
                 v: cols.value.value(i),
             });
         }
-        Ok(rows)
+        if let (Some(name), false) = (name_dict, dense.is_empty()) {
+            self.pair_cache = Some(PairCache {
+                name,
+                host: host_dict,
+                dense,
+                labelled,
+            });
+        }
+        Ok(())
     }
 
     /// Take in a batch of samples (metrics schema) and evaluate every step it completes.
     pub fn ingest(&mut self, batch: &RecordBatch) -> Result<Vec<AlertChange>, ArrowError> {
-        let rows = self.resolve(batch)?;
+        let mut rows = std::mem::take(&mut self.scratch);
+        rows.clear();
+        if let Err(e) = self.resolve(batch, &mut rows) {
+            self.scratch = rows;
+            return Err(e);
+        }
         let Some(max_ts) = rows.iter().map(|r| r.ts).max() else {
+            self.scratch = rows;
             return Ok(Vec::new());
         };
         let min_ts = rows.iter().map(|r| r.ts).min().unwrap_or(max_ts);
@@ -458,7 +562,13 @@ impl MetricEngine {
         } else {
             0
         };
-        Ok(self.run(rows, base, last_k))
+        let out = self.run(&rows, base, last_k);
+        // The row buffer is kept for the next batch (no fresh pages per batch), unless a
+        // huge batch made it large.
+        if rows.capacity() <= SCRATCH_ROWS {
+            self.scratch = rows;
+        }
+        Ok(out)
     }
 
     /// Evaluate every step up to `until_ms` (inclusive) without new samples: wall-clock
@@ -472,11 +582,11 @@ impl MetricEngine {
         }
         let last_k = (until_ms - base) / self.settings.step_ms;
         self.watermark = Some(self.watermark.map_or(until_ms, |w| w.max(until_ms)));
-        self.run(Vec::new(), base, last_k)
+        self.run(&[], base, last_k)
     }
 
     /// Insert rows bucket by bucket, evaluating steps 1..=last_k after base in between.
-    fn run(&mut self, rows: Vec<Row>, base: i64, last_k: i64) -> Vec<AlertChange> {
+    fn run(&mut self, rows: &[Row], base: i64, last_k: i64) -> Vec<AlertChange> {
         let step = self.settings.step_ms;
         let after = last_k + 1;
         let bucket = |ts: i64| -> i64 {
@@ -486,18 +596,31 @@ impl MetricEngine {
                 ((ts - base + step - 1) / step).min(after)
             }
         };
-        let (ordered, buckets) = bucket_rows(rows, after, bucket);
+        // Rows in arrival order come bucket by bucket already: read them in place. Only a
+        // batch whose buckets go back is reordered (a stable counting pass).
+        let reordered;
+        let (rows, segments) = match bucket_segments(rows, base, step, after) {
+            Some(segments) => (rows, segments),
+            None => {
+                let (ordered, buckets) = bucket_rows(rows.to_vec(), after, bucket);
+                let mut segments: Vec<(usize, i64)> = Vec::new();
+                for (i, &b) in buckets.iter().enumerate() {
+                    if segments.last().is_none_or(|&(_, last)| last != b) {
+                        segments.push((i, b));
+                    }
+                }
+                reordered = ordered;
+                (&reordered[..], segments)
+            }
+        };
         let mut changes = Vec::new();
         let mut k_done = 0i64;
-        let mut i = 0;
-        while i < ordered.len() {
-            let b = buckets[i];
+        for (si, &(start, b)) in segments.iter().enumerate() {
+            let end = segments.get(si + 1).map_or(rows.len(), |s| s.0);
             self.steps(base, k_done + 1, (b - 1).min(last_k), &mut changes);
             let horizon = base + (b - 1).max(0) * step;
-            while i < ordered.len() && buckets[i] == b {
-                let r = ordered[i];
+            for &r in &rows[start..end] {
                 self.insert(r, horizon);
-                i += 1;
             }
             if b >= 1 && b <= last_k {
                 self.evaluate(base + b * step, &mut changes);
@@ -652,6 +775,47 @@ impl MetricEngine {
         }
         Ok(())
     }
+}
+
+/// The runs of equal bucket as (first row, bucket) when the buckets never go back, else
+/// None. Bucket `b` in `1..after` holds `(base + (b-1)·step, base + b·step]`, bucket 0 what
+/// is at or before `base`, bucket `after` the rest; a row inside the current bucket's
+/// bounds costs two comparisons (no division).
+fn bucket_segments(rows: &[Row], base: i64, step: i64, after: i64) -> Option<Vec<(usize, i64)>> {
+    let bounds = |b: i64| -> (i64, i64) {
+        let lo = if b == 0 {
+            i64::MIN
+        } else {
+            base + (b - 1) * step
+        };
+        let hi = if b == 0 {
+            base
+        } else if b >= after {
+            i64::MAX
+        } else {
+            base + b * step
+        };
+        (lo, hi)
+    };
+    let mut segments = Vec::new();
+    let (mut b, mut lo, mut hi) = (-1i64, 0i64, i64::MIN);
+    for (i, r) in rows.iter().enumerate() {
+        if r.ts > lo && r.ts <= hi {
+            continue;
+        }
+        let nb = if r.ts <= base {
+            0
+        } else {
+            ((r.ts - base + step - 1) / step).min(after)
+        };
+        if nb < b {
+            return None;
+        }
+        b = nb;
+        (lo, hi) = bounds(b);
+        segments.push((i, b));
+    }
+    Some(segments)
 }
 
 /// Rows ordered by bucket (stable within a bucket), with the bucket of each: a counting

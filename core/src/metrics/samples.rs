@@ -11,12 +11,13 @@ use std::sync::Arc;
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
+    Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
 };
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int64Array, MapArray, RecordBatch, TimestampMicrosecondArray,
+    Array, ArrayRef, Float64Array, MapArray, RecordBatch, TimestampMicrosecondArray,
 };
+use arrow_buffer::{NullBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use crate::prom_text::{self, ParseError};
@@ -177,6 +178,23 @@ pub fn exposition_batch(
     Ok(out.finish())
 }
 
+/// The keys of a dictionary column as value indices.
+pub enum DictKeys {
+    I32(ScalarBuffer<i32>),
+    Wide(Vec<usize>),
+}
+
+impl DictKeys {
+    #[inline]
+    pub fn get(&self, i: usize) -> usize {
+        match self {
+            // Arrow validated the keys against the dictionary when the array was built.
+            DictKeys::I32(k) => k[i] as usize,
+            DictKeys::Wide(k) => k[i],
+        }
+    }
+}
+
 /// A string column of any of the accepted encodings.
 pub enum StrColumn<'a> {
     Utf8(&'a arrow_array::StringArray),
@@ -184,8 +202,8 @@ pub enum StrColumn<'a> {
     View(&'a arrow_array::StringViewArray),
     /// Dictionary-encoded: normalised keys (with nulls) over a string column of values.
     Dict {
-        keys: Vec<usize>,
-        nulls: Option<arrow_buffer::NullBuffer>,
+        keys: DictKeys,
+        nulls: Option<NullBuffer>,
         values: Box<StrColumn<'a>>,
     },
     /// An all-null or absent column.
@@ -203,8 +221,16 @@ impl<'a> StrColumn<'a> {
                 let dict = array.as_any_dictionary_opt().ok_or_else(|| {
                     ArrowError::InvalidArgumentError(format!("{what}: bad dictionary"))
                 })?;
+                // Int32 keys (what pyarrow, polars and DuckDB hand over) are read in place;
+                // other key types are widened once.
+                let keys = match array.data_type() {
+                    DataType::Dictionary(k, _) if k.as_ref() == &DataType::Int32 => {
+                        DictKeys::I32(array.as_dictionary::<Int32Type>().keys().values().clone())
+                    }
+                    _ => DictKeys::Wide(dict.normalized_keys()),
+                };
                 StrColumn::Dict {
-                    keys: dict.normalized_keys(),
+                    keys,
                     nulls: dict.keys().nulls().cloned(),
                     values: Box::new(StrColumn::new(dict.values().as_ref(), what)?),
                 }
@@ -237,7 +263,7 @@ impl<'a> StrColumn<'a> {
                 if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                     None
                 } else {
-                    Some(keys[i])
+                    Some(keys.get(i))
                 }
             }
             _ => None,
@@ -257,7 +283,7 @@ impl<'a> StrColumn<'a> {
                 if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                     None
                 } else {
-                    values.get(keys[i])
+                    values.get(keys.get(i))
                 }
             }
             StrColumn::Null => None,
@@ -266,48 +292,61 @@ impl<'a> StrColumn<'a> {
 }
 
 /// Timestamps of any unit (or int64 milliseconds) as milliseconds; None for a null.
+/// Read in place from the Arrow buffer: materialising a converted copy cost a fresh
+/// 16 bytes per row (and its page faults) on every batch.
 pub struct TsColumn {
-    values: Vec<Option<i64>>,
+    values: ScalarBuffer<i64>,
+    nulls: Option<NullBuffer>,
+    unit: TimeUnit,
 }
 
 impl TsColumn {
     pub fn new(array: &dyn Array) -> Result<TsColumn, ArrowError> {
-        fn collect<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
+        fn raw<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
             a: &dyn Array,
-            f: impl Fn(i64) -> i64,
-        ) -> Vec<Option<i64>> {
-            a.as_primitive::<T>().iter().map(|v| v.map(&f)).collect()
+            unit: TimeUnit,
+        ) -> TsColumn {
+            let a = a.as_primitive::<T>();
+            TsColumn {
+                values: a.values().clone(),
+                nulls: a.nulls().cloned(),
+                unit,
+            }
         }
-        let values = match array.data_type() {
+        Ok(match array.data_type() {
             DataType::Timestamp(TimeUnit::Second, _) => {
-                collect::<TimestampSecondType>(array, |v| v.saturating_mul(1000))
+                raw::<TimestampSecondType>(array, TimeUnit::Second)
             }
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                collect::<TimestampMillisecondType>(array, |v| v)
+                raw::<TimestampMillisecondType>(array, TimeUnit::Millisecond)
             }
             DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                collect::<TimestampMicrosecondType>(array, |v| v.div_euclid(1000))
+                raw::<TimestampMicrosecondType>(array, TimeUnit::Microsecond)
             }
             DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                collect::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000_000))
+                raw::<TimestampNanosecondType>(array, TimeUnit::Nanosecond)
             }
-            DataType::Int64 => array
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("int64")
-                .iter()
-                .collect(),
+            DataType::Int64 => raw::<Int64Type>(array, TimeUnit::Millisecond),
             other => {
                 return Err(ArrowError::InvalidArgumentError(format!(
                     "column 'ts': expected a timestamp, got {other}"
                 )))
             }
-        };
-        Ok(TsColumn { values })
+        })
     }
 
+    #[inline]
     pub fn get(&self, i: usize) -> Option<i64> {
-        self.values[i]
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+            return None;
+        }
+        let v = self.values[i];
+        Some(match self.unit {
+            TimeUnit::Second => v.saturating_mul(1000),
+            TimeUnit::Millisecond => v,
+            TimeUnit::Microsecond => v.div_euclid(1000),
+            TimeUnit::Nanosecond => v.div_euclid(1_000_000),
+        })
     }
 }
 
