@@ -11,10 +11,10 @@ import pyarrow as pa
 import pytest
 from opsengine import _core
 from opsengine.config import RetentionSettings
+from opsengine.metrics.formats import MetricFormatError
 from opsengine.store import Store
 from opsengine.store.maintenance import apply_retention
 from opsengine.store.metric_store import (
-    MetricSchemaError,
     MetricSeriesCatalogue,
     append_metrics,
 )
@@ -89,11 +89,11 @@ def test_samples_without_a_name_or_time_are_refused_naming_the_column(tmp_path):
     with Store(tmp_path / "m.duckdb") as store:
         catalogue = MetricSeriesCatalogue(store.cursor())
         no_name = pa.table({"ts": pa.array([T0]), "value": [1.0]})
-        with pytest.raises(MetricSchemaError, match="name"):
+        with pytest.raises(MetricFormatError, match="name"):
             append_metrics(store, catalogue, no_name)
         bad_ts = pa.table({"ts": pa.array([None], pa.timestamp("us", tz="UTC")),
                            "name": ["x"], "value": [1.0]})  # fmt: skip
-        with pytest.raises(MetricSchemaError, match="'ts'"):
+        with pytest.raises(MetricFormatError, match="'ts'"):
             append_metrics(store, catalogue, bad_ts)
         assert store.query("SELECT count(*) AS n FROM metric_samples").to_pylist() == [{"n": 0}]
 

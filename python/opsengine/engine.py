@@ -31,8 +31,6 @@ from opsengine.store.maintenance import MaintenanceReport, run_maintenance
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = ("ts", "host", "name", "labels", "value")
-
 
 class Engine:
     """opsengine embedded in a Python process."""

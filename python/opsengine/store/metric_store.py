@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
-
-METRIC_COLUMNS = ("ts", "host", "name", "labels", "value")
+from opsengine.metrics.formats import METRICS_SCHEMA, conform
 
 METRIC_SERIES_DDL = """
 CREATE TABLE metric_series (
@@ -40,43 +39,6 @@ CREATE VIEW metrics AS
 SELECT s.ts, m.host, m.name, m.labels, s.value, s.series_id
 FROM metric_samples s JOIN metric_series m ON m.id = s.series_id
 """
-_TS = pa.timestamp("us", tz="UTC")
-_LABELS = pa.map_(pa.string(), pa.string())
-
-
-class MetricSchemaError(ValueError):
-    """Samples that cannot be stored; the message names the column."""
-
-
-def conform_samples(samples: pa.Table | pa.RecordBatch) -> pa.Table:
-    """The samples as a table of exactly ts, host, name, labels, value with their types."""
-    table = pa.Table.from_batches([samples]) if isinstance(samples, pa.RecordBatch) else samples
-    missing = [c for c in ("ts", "name", "value") if c not in table.column_names]
-    if missing:
-        raise MetricSchemaError(f"metric samples: missing column(s) {', '.join(missing)}")
-    n = table.num_rows
-    cols = {}
-    for name, type_ in (
-        ("ts", _TS),
-        ("host", pa.string()),
-        ("name", pa.string()),
-        ("labels", _LABELS),
-        ("value", pa.float64()),
-    ):
-        if name not in table.column_names:
-            cols[name] = pa.nulls(n, type_)
-            continue
-        column = table.column(name)
-        try:
-            cols[name] = column.cast(type_) if column.type != type_ else column
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise MetricSchemaError(
-                f"metric samples: column '{name}' of type {column.type} cannot be {type_}: {e}"
-            ) from None
-    out = pa.table(cols)
-    if out.column("ts").null_count:
-        raise MetricSchemaError("metric samples: column 'ts' has missing timestamps")
-    return out
 
 
 class MetricSeriesCatalogue:
@@ -96,7 +58,8 @@ class MetricSeriesCatalogue:
         Pass the result to :meth:`remember` once the transaction committed (not before: a
         rolled-back series must be written again next time).
         """
-        table = conform_samples(samples)
+        # Callers usually pass conformed samples (the pipeline does); check, don't redo.
+        table = samples if samples.schema.equals(METRICS_SCHEMA) else conform(samples)
         n = table.num_rows
         if n == 0:
             return []
