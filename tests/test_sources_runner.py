@@ -5,24 +5,13 @@ escalation ticker that pages the next level when nobody acknowledges."""
 from __future__ import annotations
 
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 
 from incidents_helpers import WebhookReceiver
 from opsengine.config import Settings
 from opsengine.engine import Engine
 from opsengine.sources import start_sources
-from sources_net import closed_port
-
-
-def _wait_for(condition, timeout: float = 60.0) -> bool:
-    """Poll ``condition`` until true; the sources run in threads of their own."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from sources_net import closed_port, wait_for
 
 
 def test_all_sources_feed_one_engine_and_stop(tmp_path):
@@ -48,10 +37,10 @@ def test_all_sources_feed_one_engine_and_stop(tmp_path):
             port = running.sources["syslog"].port
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.sendto(b"<11>Dec  1 10:00:01 web2 api[7]: over udp", ("127.0.0.1", port))
-            assert _wait_for(lambda: running.status()["syslog"]["stored"] == 1)
-            assert _wait_for(lambda: running.status()["files"]["lines_stored"] == 1)
-            assert _wait_for(lambda: running.status()["host"]["ticks"] >= 1)
-            assert _wait_for(lambda: running.status()["probes"]["down"] == ["db"])
+            assert wait_for(lambda: running.status()["syslog"]["stored"] == 1)
+            assert wait_for(lambda: running.status()["files"]["lines_stored"] == 1)
+            assert wait_for(lambda: running.status()["host"]["ticks"] >= 1)
+            assert wait_for(lambda: running.status()["probes"]["down"] == ["db"])
             banner = running.describe()
             assert any(line.startswith("syslog: udp/tcp 127.0.0.1:") for line in banner)
         finally:
@@ -101,7 +90,7 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
         try:
             assert set(running.sources) == {"escalation", "rule_clock"}
             engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
-            assert _wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
+            assert wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
         finally:
             running.stop()
             hook.close()
@@ -130,7 +119,7 @@ def test_the_rule_clock_notices_a_host_that_went_silent(tmp_path):
         assert engine.alerts.current(state="firing").num_rows == 0
         clock = RuleClock(engine, 0.05).start()
         try:
-            assert _wait_for(lambda: clock.status()["alert_changes"] >= 1)
+            assert wait_for(lambda: clock.status()["alert_changes"] >= 1)
         finally:
             clock.stop()
         firing = engine.alerts.current(state="firing").to_pylist()

@@ -141,6 +141,8 @@ class IncidentSettings:
     notify_max_attempts: int = 5  # a notification is given up (failed) after this many tries
     notify_backoff: str = "30s"  # wait before the 2nd try; doubles each try, at most 1h
     notify_timeout_s: int = 10  # per webhook request / SMTP session
+    # `opsengine run` holds every incident in memory (~1.2 KB each) so lists cost no query
+    memory_index: bool = True
 
 
 @dataclass

@@ -145,12 +145,8 @@ class Engine:
 
     def reload_rules(self, rules: RuleSet) -> None:
         """Match ``rules`` from the next batch on; a batch already running ends with the old set."""
-        templates = self.logs.templates
-        if templates is not None:
-            templates.rules = tuple(rules.new_template_rules)
-        self.logs = LogIngestor(
-            self.store, rules, threads=self.settings.ingest.threads, templates=templates
-        )
+        # In place: the running sources (file tailer, syslog) hold this same ingestor.
+        self.logs.reload(rules)
         self.metrics.reload_rules(rules)
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.rules = rules

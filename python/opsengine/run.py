@@ -191,6 +191,9 @@ def run(settings: Settings, *, out: TextIO = sys.stdout) -> None:
     services = None
     try:
         services = build_services(engine, settings)
+        if settings.incidents.memory_index:
+            # This process owns the store: incident lists answer from memory once loaded.
+            services.health_checks["incident_index"] = engine.incidents.load_index().health
         token = ensure_first_admin(services)
         running, sources_problem = _start_sources(engine, settings)
         if sources_problem:

@@ -13,9 +13,10 @@ For each ``firing`` change, the first that applies wins:
 2. *Flap*: the fingerprint's latest incident resolved less than ``flap_window`` ago: it is
    reopened. Reopened ``flap_threshold`` times, it is marked ``flapping`` and its
    notifications are held (damping) until it stays quiet.
-3. *Group*: an open incident of the same service (or, without a service label, the same
-   host) saw an alert within ``group_window``: the alert joins it; a more urgent alert
-   raises the incident's priority.
+3. *Group*: an open incident of the same category (``CATEGORIES``: a security alert never
+   joins an outage) and the same service (or, without a service label, the same host) saw
+   an alert within ``group_window``: the alert joins it; a more urgent alert raises the
+   incident's priority.
 4. Otherwise a new incident opens. An open host-down incident on the same host (rules in
    ``host_down_rules``) inhibits it: it is recorded but marked ``suppressed_by``.
 
@@ -52,6 +53,11 @@ HOST_LABELS = ("host", "instance", "hostname")
 
 def _first(labels: dict[str, str], names: tuple[str, ...]) -> str | None:
     return next((labels[n] for n in names if labels.get(n)), None)
+
+
+def incident_category(alert: dict[str, Any]) -> str:
+    """The category of the incident an alert opens or may join (an unknown one: error)."""
+    return CATEGORIES.get(alert["category"] or "", "error")
 
 
 class AlertCorrelator:
@@ -116,10 +122,10 @@ class AlertCorrelator:
             column, value = ("service", service) if service else ("host", host)
             group = fetch_dicts(
                 self.cur,
-                f"SELECT * FROM incidents WHERE {column} = ? "
+                f"SELECT * FROM incidents WHERE {column} = ? AND category = ? "
                 "AND state IN ('triggered', 'acknowledged') AND last_seen_at >= ? "
                 "AND detected_at <= ? ORDER BY last_seen_at DESC, id DESC LIMIT 1",
-                [value, ts - timedelta(seconds=self.svc.group_window), ts],
+                [value, incident_category(a), ts - timedelta(seconds=self.svc.group_window), ts],
             )
             if group:
                 self._group(group[0], a)
@@ -145,10 +151,12 @@ class AlertCorrelator:
         return True
 
     def _touch(self, inc: dict[str, Any], a: dict[str, Any], *, new_alert: bool) -> None:
-        self.cur.execute(
-            "UPDATE incidents SET last_seen_at = greatest(last_seen_at, ?), "
-            "alert_count = alert_count + ?, updated_at = greatest(updated_at, ?) WHERE id = ?",
-            [a["ts"], 1 if new_alert else 0, a["ts"], inc["id"]],
+        self.svc.update_incident(
+            self.cur,
+            inc["id"],
+            "last_seen_at = greatest(last_seen_at, ?), alert_count = alert_count + ?, "
+            "updated_at = greatest(updated_at, ?)",
+            [a["ts"], 1 if new_alert else 0, a["ts"]],
         )
 
     def _repeat(self, inc: dict[str, Any], a: dict[str, Any]) -> None:
@@ -170,9 +178,8 @@ class AlertCorrelator:
         flapping = flaps >= self.svc.settings.flap_threshold
         self._member(inc["id"], a)
         self._touch(inc, a, new_alert=True)
-        self.cur.execute(
-            "UPDATE incidents SET flap_count = ?, flapping = ? WHERE id = ?",
-            [flaps, flapping, inc["id"]],
+        self.svc.update_incident(
+            self.cur, inc["id"], "flap_count = ?, flapping = ?", [flaps, flapping]
         )
         self.svc.set_state(
             self.cur,
@@ -197,9 +204,11 @@ class AlertCorrelator:
         detail: dict[str, Any] = {"fingerprint": a["fingerprint"], "rule": a["rule"]}
         new_priority = priority(impact, urgency)
         if new_priority < inc["priority"]:  # "P1" < "P2": more urgent
-            self.cur.execute(
-                "UPDATE incidents SET impact = ?, urgency = ?, priority = ? WHERE id = ?",
-                [impact, urgency, new_priority, inc["id"]],
+            self.svc.update_incident(
+                self.cur,
+                inc["id"],
+                "impact = ?, urgency = ?, priority = ?",
+                [impact, urgency, new_priority],
             )
             detail["priority"] = {"from": inc["priority"], "to": new_priority}
         if new_alert:
@@ -219,7 +228,7 @@ class AlertCorrelator:
             "fingerprint": a["fingerprint"],
             "rule": a["rule"],
             "title": title[:500],
-            "category": CATEGORIES.get(a["category"] or "", "error"),
+            "category": incident_category(a),
             "impact": impact,
             "urgency": urgency,
             "service": service,

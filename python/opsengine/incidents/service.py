@@ -8,10 +8,11 @@ a failing listener never undoes an incident. Alert-driven changes come from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from opsengine.config import ConfigError, IncidentSettings
 from opsengine.durations import parse_duration
+from opsengine.incidents.index import IncidentIndex
 from opsengine.incidents.model import (
     CATEGORIES,
     INCIDENT_CATEGORIES,
@@ -68,6 +70,55 @@ class IncidentService:
         # transaction leaves a gap, nothing worse.
         self._ids: dict[str, int] = {}
         self._ids_lock = threading.Lock()
+        # Incidents held in memory for list() (see load_index); None: lists read the store.
+        self.index: IncidentIndex | None = None
+        self._changed: set[int] | None = None  # ids written by the open transaction()
+        self._writer: int | None = None  # the thread that runs it
+
+    # -- the write choke point -------------------------------------------------
+    def load_index(self) -> IncidentIndex:
+        """Hold every incident in memory so :meth:`list` answers without a query; for the
+        process that owns the store. Loads in the background; until then lists read SQL."""
+        if self.index is None:
+            self.index = IncidentIndex(self.store, self.store.write_lock).start()
+        return self.index
+
+    @property
+    def lists_from_memory(self) -> bool:
+        """Whether :meth:`list` answers from the index: no query, nothing that blocks."""
+        return self.index is not None and self.index.ready
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The store transaction every incident write runs in. The incidents it changed
+        (:meth:`insert_incident`, :meth:`update_incident`) are re-read into the index after
+        the commit, under the write lock; a rollback leaves the index as it was."""
+        with self.store.write_lock:
+            outer, self._changed = self._changed, set()
+            outer_writer, self._writer = self._writer, threading.get_ident()
+            try:
+                with self.store.transaction() as cur:
+                    yield cur
+                changed = self._changed
+            finally:
+                self._changed, self._writer = outer, outer_writer
+            if self.index is not None and changed:
+                self.index.reload(changed)
+
+    def update_incident(
+        self, cur: duckdb.DuckDBPyConnection, incident_id: int, assignments: str, params: Sequence
+    ) -> None:
+        """``UPDATE incidents SET <assignments> WHERE id = ?``: every change of an incident
+        row goes through here so the index hears of it (``assignments`` is this package's
+        SQL; values are bound)."""
+        self._mark_changed(incident_id)
+        cur.execute(f"UPDATE incidents SET {assignments} WHERE id = ?", [*params, incident_id])
+
+    def _mark_changed(self, incident_id: int) -> None:
+        if self._changed is None or self._writer != threading.get_ident():
+            # A write outside transaction() would leave the in-memory index wrong.
+            raise RuntimeError("incident rows are written only in IncidentService.transaction()")
+        self._changed.add(incident_id)
 
     def _next_id(self, table: str) -> int:
         with self._ids_lock:
@@ -102,7 +153,7 @@ class IncidentService:
         """The ``engine.alerts`` subscriber: apply ALERT_CHANGES rows in event-time order."""
         from opsengine.incidents.correlation import AlertCorrelator
 
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             changes = AlertCorrelator(self, cur).apply(table)
         self.emit(changes)
         return changes
@@ -125,6 +176,7 @@ class IncidentService:
 
     def insert_incident(self, cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> int:
         incident_id = self._next_id("incidents")
+        self._mark_changed(incident_id)
         cur.execute(
             f"""INSERT INTO incidents (id, fingerprint, rule, title, category, impact, urgency,
                 priority, state, service, host, labels, assignee, alert_count, auto_resolve,
@@ -212,7 +264,7 @@ class IncidentService:
             "started_at": started,
             "detected_at": now,
         }
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             incident_id = self.insert_incident(cur, row)
             self.add_event(cur, incident_id, now, actor, "opened", {"by": "hand", "title": title})
         self.emit([IncidentChange("opened", incident_id, now, actor)])
@@ -248,7 +300,7 @@ class IncidentService:
         actor = self._actor(actor)
         note = bounded_text(note, "note", MAX_NOTE, required=False, error=IncidentError)
         now = utc(at, "at")
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             inc = self.load(cur, incident_id)
             check_transition(incident_id, inc["state"], wanted)
             self.set_state(cur, inc, wanted, now, actor, note=note)
@@ -285,7 +337,7 @@ class IncidentService:
             params.append(now)
         elif wanted == "triggered":
             sets.append("resolved_at = NULL, closed_at = NULL")
-        cur.execute(f"UPDATE incidents SET {', '.join(sets)} WHERE id = ?", [*params, inc["id"]])
+        self.update_incident(cur, inc["id"], ", ".join(sets), params)
         info = {"from": inc["state"], "to": wanted, **(detail or {})}
         if note:
             info["note"] = note
@@ -297,12 +349,9 @@ class IncidentService:
         actor = self._actor(actor)
         assignee = bounded_text(assignee, "assignee", MAX_NAME, required=False, error=IncidentError)
         now = utc(at, "at")
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             inc = self.load(cur, incident_id)
-            cur.execute(
-                "UPDATE incidents SET assignee = ?, updated_at = ? WHERE id = ?",
-                [assignee, now, incident_id],
-            )
+            self.update_incident(cur, incident_id, "assignee = ?, updated_at = ?", [assignee, now])
             self.add_event(
                 cur, incident_id, now, actor, "assigned", {"from": inc["assignee"], "to": assignee}
             )
@@ -315,10 +364,10 @@ class IncidentService:
         actor = self._actor(actor)
         text = bounded_text(text, "note", MAX_NOTE, error=IncidentError)
         now = utc(at, "at")
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             self.load(cur, incident_id)
             self.add_event(cur, incident_id, now, actor, "note", {"text": text})
-            cur.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [now, incident_id])
+            self.update_incident(cur, incident_id, "updated_at = ?", [now])
         return self.get(incident_id)
 
     def set_priority(
@@ -334,12 +383,13 @@ class IncidentService:
         actor = self._actor(actor)
         new = priority(impact, urgency)
         now = utc(at, "at")
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             inc = self.load(cur, incident_id)
-            cur.execute(
-                "UPDATE incidents SET impact = ?, urgency = ?, priority = ?, updated_at = ? "
-                "WHERE id = ?",
-                [impact, urgency, new, now, incident_id],
+            self.update_incident(
+                cur,
+                incident_id,
+                "impact = ?, urgency = ?, priority = ?, updated_at = ?",
+                [impact, urgency, new, now],
             )
             self.add_event(
                 cur, incident_id, now, actor, "priority", {"from": inc["priority"], "to": new}
@@ -348,24 +398,19 @@ class IncidentService:
 
     def mark_suppressed(self, incident_id: int, reason: str, ts: datetime) -> None:
         """Record that notifications for this incident are muted (the incident stays)."""
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             inc = self.load(cur, incident_id)
             if inc["suppressed_by"] == reason:
                 return
-            cur.execute(
-                "UPDATE incidents SET suppressed_by = ? WHERE id = ?", [reason, incident_id]
-            )
+            self.update_incident(cur, incident_id, "suppressed_by = ?", [reason])
             self.add_event(cur, incident_id, ts, "system", "suppressed", {"by": reason})
 
     def attach_known_error(
         self, incident_id: int, known_error_id: int, title: str, ts: datetime
     ) -> None:
-        with self.store.transaction() as cur:
+        with self.transaction() as cur:
             self.load(cur, incident_id)
-            cur.execute(
-                "UPDATE incidents SET known_error_id = ? WHERE id = ?",
-                [known_error_id, incident_id],
-            )
+            self.update_incident(cur, incident_id, "known_error_id = ?", [known_error_id])
             self.add_event(
                 cur,
                 incident_id,
@@ -389,7 +434,7 @@ class IncidentService:
         if cur is not None:
             self.add_event(cur, incident_id, ts, "system", kind, detail)
             return
-        with self.store.transaction() as own:
+        with self.transaction() as own:
             self.add_event(own, incident_id, ts, "system", kind, detail)
 
     # -- reads ---------------------------------------------------------------
@@ -443,10 +488,14 @@ class IncidentService:
         until: datetime | None = None,
         before: tuple[datetime, int] | None = None,
         limit: int = 100,
+        records: bool = False,
     ) -> list[dict[str, Any]]:
         """Incidents newest first (by ``detected_at``, then id); filters combine with AND.
 
         ``before`` = (detected_at, id) of the last incident of the previous page.
+        ``records=True``: rows served from memory come as the index's read-only records
+        (``row["id"]`` works; JSON-encoded like the dicts) — for callers that only read and
+        serialise, such as the API, spared a dict per row.
         """
         where, params = [], []
         if state is not None:
@@ -460,26 +509,43 @@ class IncidentService:
                 )
             where.append(f"state IN ({', '.join('?' * len(states))})")
             params += states
-        for column, value in (
-            ("priority", priority),
-            ("service", service),
-            ("host", host),
-            ("fingerprint", fingerprint),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+        equal = {
+            column: value
+            for column, value in (
+                ("priority", priority),
+                ("service", service),
+                ("host", host),
+                ("fingerprint", fingerprint),
+            )
+            if value is not None
+        }
+        for column, value in equal.items():
+            where.append(f"{column} = ?")
+            params.append(value)
         if since is not None:
+            since = utc(since, "since")
             where.append("detected_at >= ?")
-            params.append(utc(since, "since"))
+            params.append(since)
         if until is not None:
+            until = utc(until, "until")
             where.append("detected_at < ?")
-            params.append(utc(until, "until"))
+            params.append(until)
         if before is not None:
             where.append("(detected_at < ? OR (detected_at = ? AND id < ?))")
             params += [before[0], before[0], before[1]]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST + 1:
             raise IncidentError(f"limit must be 1..{MAX_LIST}, got {limit!r}")
+        if self.index is not None:
+            found = self.index.query(
+                states=None if state is None else states,
+                equal=equal,
+                since=since,
+                until=until,
+                before=before,
+                limit=limit,
+            )
+            if found is not None:  # None: still loading
+                return found if records else [self.index.as_dict(r) for r in found]
         # Top-N on the two sort columns first, then the whole rows of that page only:
         # sorting every column of every incident costs 2x on a large table.
         page = "SELECT id FROM incidents"

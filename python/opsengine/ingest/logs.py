@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from opsengine import _core
 from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
+from opsengine.ingest.message_levels import with_message_levels
 from opsengine.ingest.reading import (
     HEAD_BYTES,
     CorruptInputError,
@@ -90,6 +91,50 @@ def _arange(start: int, n: int) -> pa.Array:
     return pa.array(range(start, start + n), pa.int64())
 
 
+@dataclass(frozen=True)
+class RuleMatching:
+    """One rule set and what storing its matches needs (severity, category and kept fields
+    per rule index). A batch keeps the one it was matched with, so a reload between its
+    match and its store cannot pair rule indices of the old set with the new set's rules."""
+
+    rules: RuleSet
+    severity: pa.Array
+    category: pa.Array
+    # A rule's `fields:` may name fewer groups than its pattern has: per capture column,
+    # which rules keep it (only for columns where some rule drops it).
+    kept_fields: dict[str, pa.BooleanArray]
+    events_sql: str
+
+    @classmethod
+    def of(cls, rules: RuleSet) -> RuleMatching:
+        log_rules = rules.log_rules
+        cols = rules.capture_columns
+        kept_fields: dict[str, pa.BooleanArray] = {}
+        for c in cols:
+            keep = [c in r.fields or c not in r.groups for r in log_rules]
+            if not all(keep):
+                kept_fields[c] = pa.array(keep, pa.bool_())
+        if cols:
+            entries = ", ".join(
+                f"{{'k': '{c}', 'v': m.\"{c}\"}}"
+                for c in cols  # names are regex group names: \w+
+            )
+            fields_sql = f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
+        else:
+            fields_sql = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
+        return cls(
+            rules=rules,
+            severity=pa.array([r.severity for r in log_rules], pa.string()),
+            category=pa.array([r.category for r in log_rules], pa.string()),
+            kept_fields=kept_fields,
+            events_sql=(
+                "INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id) "
+                f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql}, "
+                "m.log_id FROM batch_events m"
+            ),
+        )
+
+
 @dataclass
 class PreparedLines:
     """A batch after the compute stages, ready for ``LogIngestor.store_batch``."""
@@ -98,10 +143,16 @@ class PreparedLines:
     headers: pa.RecordBatch
     matches: pa.RecordBatch
     templates: MinedTemplates | None
+    matching: RuleMatching  # the rule set ``matches`` came from
 
 
 class LogIngestor:
-    """Writes batches of log lines, with their rule matches, into the store."""
+    """Writes batches of log lines, with their rule matches, into the store.
+
+    Every source holds the engine's one ingestor, so ``reload(rules)`` reaches them all at
+    once (file tailer, syslog listener, API ingest): each batch is matched entirely with the
+    set that was current when its matching began, and stored with that same set.
+    """
 
     def __init__(
         self,
@@ -112,34 +163,24 @@ class LogIngestor:
         templates: LogTemplates | None = None,
     ) -> None:
         self.store = store
-        self.rules = rules
         self.threads = threads
         # Template mining (logs.template_id, log_templates, kind: new_template); None: off.
         self.templates = templates
-        log_rules = rules.log_rules
-        self._severity = pa.array([r.severity for r in log_rules], pa.string())
-        self._category = pa.array([r.category for r in log_rules], pa.string())
-        cols = rules.capture_columns
-        # A rule's `fields:` may name fewer groups than its pattern has: per capture column,
-        # which rules keep it (only for columns where some rule drops it).
-        self._kept_fields: dict[str, pa.BooleanArray] = {}
-        for c in cols:
-            keep = [c in r.fields or c not in r.groups for r in log_rules]
-            if not all(keep):
-                self._kept_fields[c] = pa.array(keep, pa.bool_())
-        if cols:
-            entries = ", ".join(
-                f"{{'k': '{c}', 'v': m.\"{c}\"}}"
-                for c in cols  # names are regex group names: \w+
-            )
-            fields_sql = f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
-        else:
-            fields_sql = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
-        self._events_sql = (
-            "INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id) "
-            f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql}, m.log_id "
-            "FROM batch_events m"
-        )
+        self._reload_lock = threading.Lock()
+        self._matching = RuleMatching.of(rules)
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rule set new batches are matched with."""
+        return self._matching.rules
+
+    def reload(self, rules: RuleSet) -> None:
+        """Match ``rules`` from the next batch on; a batch already matched keeps its set."""
+        matching = RuleMatching.of(rules)  # built before the swap: readers never wait
+        with self._reload_lock:  # two reloads at once: templates and matching from one
+            if self.templates is not None:
+                self.templates.rules = tuple(rules.new_template_rules)
+            self._matching = matching
 
     # -- one batch ---------------------------------------------------------
     def write_lines(
@@ -152,12 +193,14 @@ class LogIngestor:
         checkpoint: dict | None = None,
         stages: dict[str, float] | None = None,
         in_transaction: Callable[[Any], None] | None = None,
+        sender_hosts: pa.Array | None = None,
     ) -> tuple[int, int]:
         """Parse, match and store ``lines`` in one transaction; returns (lines, events).
 
         ``in_transaction(cursor)`` runs inside that transaction after the rows are written:
         a source saves the offsets that cover these lines there (sources/files.py), so
-        both commit together or not at all.
+        both commit together or not at all. ``sender_hosts`` (one per line) is the host
+        of lines whose header names none (the syslog peer's address).
         """
         stages = stages if stages is not None else {}
         if len(lines) == 0 and checkpoint is None and in_transaction is None:
@@ -170,6 +213,7 @@ class LogIngestor:
             checkpoint=checkpoint,
             stages=stages,
             in_transaction=in_transaction,
+            sender_hosts=sender_hosts,
         )
 
     def prepare(
@@ -187,8 +231,10 @@ class LogIngestor:
         stages = stages if stages is not None else {}
         t0 = time.perf_counter()
         headers = _core.parse_headers(lines, reference_ts_us=reference_ts_us, threads=self.threads)
+        headers = with_message_levels(headers)  # the level where the core found none
         t1 = time.perf_counter()
-        matches = self.rules.match(lines, threads=self.threads)
+        matching = self._matching  # read once: the whole batch is matched with one set
+        matches = matching.rules.match(lines, threads=self.threads)
         t2 = time.perf_counter()
         mined = None
         if self.templates is not None and len(lines):
@@ -197,7 +243,7 @@ class LogIngestor:
         stages["parse"] = stages.get("parse", 0.0) + (t1 - t0)
         stages["match"] = stages.get("match", 0.0) + (t2 - t1)
         stages["templates"] = stages.get("templates", 0.0) + (t3 - t2)
-        return PreparedLines(lines, headers, matches, mined)
+        return PreparedLines(lines, headers, matches, mined, matching)
 
     def store_batch(
         self,
@@ -208,6 +254,7 @@ class LogIngestor:
         checkpoint: dict | None = None,
         stages: dict[str, float] | None = None,
         in_transaction: Callable[[Any], None] | None = None,
+        sender_hosts: pa.Array | None = None,
     ) -> tuple[int, int]:
         """Write a prepared batch (logs, events, templates, checkpoint) in one transaction."""
         stages = stages if stages is not None else {}
@@ -217,6 +264,8 @@ class LogIngestor:
         now = datetime.now(UTC)
         # --host names the machine the lines came from; it wins over a parsed host.
         host_col = _constant(host, n, pa.string()) if host else headers.column("host")
+        if sender_hosts is not None and not host:
+            host_col = pc.coalesce(host_col, sender_hosts.cast(pa.string()))
         with self.store.transaction() as cur:
             first_id = self.store.next_id(cur, "logs", n) if n else 0
             ids = _arange(first_id, n)
@@ -264,18 +313,18 @@ class LogIngestor:
                     "host": logs.column("host").take(rows),
                     "source": _constant(source, matches.num_rows, pa.string()),
                     "rule": matches.column("rule").dictionary_decode(),
-                    "severity": self._severity.take(rule_idx),
-                    "category": self._category.take(rule_idx),
+                    "severity": batch.matching.severity.take(rule_idx),
+                    "category": batch.matching.category.take(rule_idx),
                     "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
                 }
-                for c in self.rules.capture_columns:
-                    kept = self._kept_fields.get(c)
+                for c in batch.matching.rules.capture_columns:
+                    kept = batch.matching.kept_fields.get(c)
                     column = matches.column(c)
                     if kept is not None:  # some rule captures c but does not list it in fields
                         column = pc.if_else(kept.take(rule_idx), column, None)
                     cols[c] = column
                 cur.register("batch_events", pa.table(cols))
-                cur.execute(self._events_sql)
+                cur.execute(batch.matching.events_sql)
                 cur.unregister("batch_events")
             if checkpoint is not None:
                 self._save_checkpoint(cur, checkpoint, now)

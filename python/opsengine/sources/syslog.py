@@ -1,5 +1,7 @@
 """The syslog listener: UDP and TCP (RFC 6587 octet counting and newline framing) into the
-store in batches, headers (RFC 3164, RFC 5424) parsed by the core via ``write_lines``.
+store in batches, headers (RFC 3164, RFC 5424) parsed by the core via ``write_lines``. A
+message whose header names no host (``<13>su: …``, a bare line) is stored with the
+sender's address as its host, so every row says which machine it came from.
 
 Received messages wait in one bounded buffer; a flusher thread stores them in batches of
 ``batch_messages``, or whatever is there after ``flush_ms``. When the buffer is full a TCP
@@ -148,7 +150,8 @@ class SyslogReceiver:
         self.batch = batch_messages
         self.flush_s = max(flush_ms, 1) / 1000
         self.max_message_bytes = max_message_bytes
-        self._queue: deque[bytes] = deque()
+        # (message, sender's address): the host of messages whose header names none.
+        self._queue: deque[tuple[bytes, str]] = deque()
         self._cond = threading.Condition()
         self._closing = threading.Event()  # receivers: accept nothing new, finish reading
         self._stopping = threading.Event()  # the flusher: store what is left, then end
@@ -332,7 +335,7 @@ class SyslogReceiver:
         assert sock is not None
         while not self._closing.is_set():
             try:
-                data = sock.recv(65535)
+                data, peer = sock.recvfrom(65535)
             except OSError:
                 break
             if not data:
@@ -347,7 +350,7 @@ class SyslogReceiver:
                 if len(self._queue) >= self.capacity:
                     self.dropped_udp += 1
                     continue
-                self._queue.append(message)
+                self._queue.append((message, peer[0]))
                 if len(self._queue) >= self.batch:
                     self._cond.notify_all()
             if self.dropped_udp != self._reported_drops:
@@ -403,9 +406,9 @@ class SyslogReceiver:
                         break
                 data = conn.recv(256 * 1024)
                 if not data:
-                    self._enqueue_tcp(decoder.finish())
+                    self._enqueue_tcp(decoder.finish(), peer[0])
                     break
-                self._enqueue_tcp(decoder.feed(data))
+                self._enqueue_tcp(decoder.feed(data), peer[0])
         except FramingError as e:
             self.framing_errors += 1
             log.warning("syslog: tcp %s: %s; connection closed", peer, e)
@@ -416,7 +419,7 @@ class SyslogReceiver:
             conn.close()
             self._conn_threads.discard(threading.current_thread())
 
-    def _enqueue_tcp(self, messages: list[bytes]) -> None:
+    def _enqueue_tcp(self, messages: list[bytes], sender: str) -> None:
         """Queue ``messages``, waiting for room: TCP senders are pushed back, never dropped."""
         i = 0
         with self._cond:
@@ -430,7 +433,7 @@ class SyslogReceiver:
                         self._cond.wait(0.5)
                         continue
                 take = messages[i : i + room]
-                self._queue.extend(take)
+                self._queue.extend((m, sender) for m in take)
                 self.received_tcp += len(take)
                 i += len(take)
             if len(self._queue) >= self.batch:
@@ -461,11 +464,12 @@ class SyslogReceiver:
             if stopping and not self._queue:
                 break
 
-    def _store(self, batch: list[bytes]) -> bool:
+    def _store(self, batch: list[tuple[bytes, str]]) -> bool:
         """Store ``batch``; on failure put it back at the front of the buffer, False."""
-        lines = pa.array([m.decode("utf-8", errors="replace") for m in batch], pa.string())
+        lines = pa.array([m.decode("utf-8", errors="replace") for m, _ in batch], pa.string())
+        senders = pa.array([sender for _, sender in batch], pa.string())
         try:
-            self.ingestor.write_lines(lines, source=SOURCE)
+            self.ingestor.write_lines(lines, source=SOURCE, sender_hosts=senders)
         except Exception as e:  # the store may recover: keep the batch
             self.store_errors += 1
             log.warning("syslog: storing %d message(s) failed, will retry: %s", len(batch), e)

@@ -146,6 +146,12 @@ class Store:
         return applied
 
     # -- writing ---------------------------------------------------------
+    @property
+    def write_lock(self) -> threading.RLock:
+        """Held by every write transaction; hold it too to make a commit and what must follow
+        it (an in-memory copy catching up) one step that no other write interleaves."""
+        return self._write_lock
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction on the writer's cursor; rolled back on any error."""
