@@ -1201,6 +1201,11 @@ impl Parser<'_> {
         let tok = sl(b, i, te);
         let tagish = tok.ends_with(b":")
             || (memchr(b'[', tok).is_some() && (tok.ends_with(b"]") || tok.ends_with(b"]:")));
+        if self.marked_level(tok).is_some() {
+            // `Oct 11 22:14:15 ERROR disk gone`: no host, no tag; the message opens with
+            // its level (read by the caller), which must not become a host or an app.
+            return i;
+        }
         if tagish {
             return self.tag(i, h);
         }
@@ -1294,7 +1299,12 @@ impl Parser<'_> {
         }
         h.host = Some(sp(i, he));
         h.format = Format::Rfc3164;
-        Some(self.tag(t, h))
+        let m = self.tag(t, h);
+        // rsyslog's file format (RFC 3339 time, no PRI): the level opens the message.
+        if h.level.is_none() {
+            h.level = self.peek_level(m);
+        }
+        Some(m)
     }
 
     fn bsd(&self, s: usize, h: &mut Header) -> Option<usize> {
@@ -1313,8 +1323,12 @@ impl Parser<'_> {
     fn peek_level(&self, m: usize) -> Option<Level> {
         let b = self.b;
         let m = skip_sp(b, m);
-        let te = tok_end(b, m);
-        let tok = sl(b, m, te);
+        self.marked_level(sl(b, m, tok_end(b, m)))
+    }
+
+    /// The level a token names when it is marked as one: UPPER case, bracketed or with a
+    /// colon (`ERROR`, `[warn]`, `<error>`, `Error:`), not a word of prose.
+    fn marked_level(&self, tok: &[u8]) -> Option<Level> {
         let inner = strip_level_punct(tok);
         let marked = inner.len() < tok.len() || inner.iter().all(|c| c.is_ascii_uppercase());
         if marked {
@@ -1756,7 +1770,8 @@ impl Parser<'_> {
             let te = tok_end(b, i);
             let tok = sl(b, i, te);
             if h.level.is_none() {
-                let w = tok.strip_suffix(b":").unwrap_or(tok);
+                // `ERROR`, `ERROR:`, `<error>`, `(ERROR)` (`[error]` is read above).
+                let w = strip_level_punct(tok);
                 let lv = level_word(w).or_else(|| if saw_pid { level_letter(w) } else { None });
                 if let Some(lv) = lv {
                     h.level = Some(lv);
@@ -2021,6 +2036,44 @@ mod tests {
         assert_eq!(h.ts_us, Some(ts(2015, 10, 18, 18, 1, 47)));
         let h = parse_header(b"1117838570 hello", &o);
         assert_eq!(h.ts_us, Some(1_117_838_570_000_000));
+    }
+
+    #[test]
+    fn levels_that_open_the_message() {
+        // rsyslog's file format: RFC 3339 time, host, tag, no PRI.
+        let l = "2026-12-01T10:00:00+00:00 web1 nginx[12]: ERROR upstream timed out";
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!(txt(l, h.host), Some("web1"));
+        assert_eq!(txt(l, h.app), Some("nginx"));
+        assert_eq!(h.level, Some(Level::Error));
+        // A level word where the host would be is the message's level, not a host or app.
+        for l in [
+            "Oct 11 22:14:15 ERROR disk gone",
+            "Oct 11 22:14:15 ERROR: disk gone",
+        ] {
+            let h = parse_header(l.as_bytes(), &opts());
+            assert_eq!(h.host, None, "{l}");
+            assert_eq!(h.app, None, "{l}");
+            assert_eq!(h.level, Some(Level::Error), "{l}");
+            assert!(msg(l, &h).starts_with("ERROR"), "{l}");
+        }
+        // A host that is a word of prose stays a host.
+        let l = "Oct 11 22:14:15 error sshd[1]: x";
+        assert_eq!(
+            txt(l, parse_header(l.as_bytes(), &opts()).host),
+            Some("error")
+        );
+        // Angle brackets and parentheses after an ISO time.
+        for l in [
+            "2026-12-01 10:00:00 <error> x",
+            "2026-12-01 10:00:00 (ERROR) x",
+        ] {
+            assert_eq!(
+                parse_header(l.as_bytes(), &opts()).level,
+                Some(Level::Error),
+                "{l}"
+            );
+        }
     }
 
     #[test]
