@@ -33,6 +33,7 @@ def test_all_sources_feed_one_engine_and_stop(tmp_path):
                 "host",
                 "escalation",
                 "rule_clock",
+                "maintenance",
             }
             port = running.sources["syslog"].port
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -67,7 +68,7 @@ def test_a_source_that_cannot_start_is_reported_and_the_rest_run(tmp_path):
         running = start_sources(engine, settings)
         try:
             assert "cannot listen on" in running.problems["syslog"]
-            assert set(running.sources) == {"files", "escalation", "rule_clock"}
+            assert set(running.sources) == {"files", "escalation", "rule_clock", "maintenance"}
             assert running.status()["syslog"]["ok"] is False
         finally:
             running.stop()
@@ -88,7 +89,7 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
         )
         running = start_sources(engine, settings)
         try:
-            assert set(running.sources) == {"escalation", "rule_clock"}
+            assert set(running.sources) == {"escalation", "rule_clock", "maintenance"}
             engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
             assert wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
         finally:

@@ -151,8 +151,11 @@ class Engine:
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.rules = rules
 
-    def maintenance(self) -> MaintenanceReport:
-        return run_maintenance(self.store, self.settings.retention)
+    def maintenance(self, now: datetime | None = None) -> MaintenanceReport:
+        """Roll up metrics and apply retention (``[retention]``); ``now`` for replays."""
+        return run_maintenance(
+            self.store, self.settings.retention, now, forget_series=self.metrics.series.forget
+        )
 
     def query(self, sql: str, params: list | dict | None = None) -> pa.Table:
         return self.store.query(sql, params)

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class BackgroundLoop:
@@ -31,3 +35,40 @@ class BackgroundLoop:
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
+
+
+class PeriodicTask(BackgroundLoop):
+    """Calls ``run_once()`` every ``interval_s`` (the first time after ``first_wait_s``);
+    a failing run is logged and counted, and the next one tries again."""
+
+    def __init__(self, interval_s: float, *, first_wait_s: float | None = None) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.first_wait_s = interval_s if first_wait_s is None else first_wait_s
+        self.runs = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def run_once(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        wait = self.first_wait_s
+        while not self._stop.wait(wait):
+            wait = self.interval_s
+            try:
+                self.run_once()
+            except Exception as e:
+                self.errors += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("%s failed", self.thread_name)
+                continue
+            self.runs += 1
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "where": f"every {self.interval_s:g} s",
+            "runs": self.runs,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }

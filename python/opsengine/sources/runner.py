@@ -10,7 +10,9 @@ unacknowledged incidents and retries failed notifications. Without it a live eng
 send each first notice once and never escalate; replays and tests call ``tick(now)``.
 And the rule clock (``engine.tick_rules``): rule time otherwise moves only with arriving
 samples and events, so a host that stops reporting (``host_down``) or a burst of log events
-that ends would be noticed only when other data moves time on.
+that ends would be noticed only when other data moves time on. And the maintenance clock
+(``engine.maintenance``, every ``[retention] interval_s``): roll-ups and retention, so a
+long-running engine keeps its file bounded without a cron job.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opsengine.sources.background import BackgroundLoop
+from opsengine.sources.background import PeriodicTask
 
 if TYPE_CHECKING:
     from opsengine.config import Settings
@@ -89,6 +91,7 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("host", _start_host),
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
+        ("maintenance", _start_maintenance),
     )
     for name, start in starters:
         try:
@@ -173,36 +176,48 @@ def _start_rule_clock(engine: Engine, settings: Settings) -> RunningSource | Non
     return RuleClock(engine, RULE_TICK_S).start()
 
 
-class RuleClock(BackgroundLoop):
-    """Calls ``engine.tick_rules()`` every ``interval_s``; a failing tick is logged and
-    counted, and the next one tries again."""
+def _start_maintenance(engine: Engine, settings: Settings) -> RunningSource | None:
+    interval = settings.retention.interval_s
+    if interval <= 0:
+        return None
+    return MaintenanceClock(engine, float(interval)).start()
+
+
+class MaintenanceClock(PeriodicTask):
+    """Runs ``engine.maintenance()`` a minute after start (or after ``interval_s`` if that
+    is shorter), then every ``interval_s``."""
+
+    thread_name = "opsengine-maintenance"
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        super().__init__(interval_s, first_wait_s=min(60.0, interval_s))
+        self.engine = engine
+        self.last_report: dict[str, Any] = {}
+
+    def run_once(self) -> None:
+        report = self.engine.maintenance()
+        self.last_report = {
+            "rolled_up_minutes": report.rolled_up_minutes,
+            "deleted": report.deleted,
+        }
+        log.info("maintenance: %s", self.last_report)
+
+    def status(self) -> dict[str, Any]:
+        return {**super().status(), "last": self.last_report}
+
+
+class RuleClock(PeriodicTask):
+    """Calls ``engine.tick_rules()`` every ``interval_s``."""
 
     thread_name = "opsengine-rule-clock"
 
     def __init__(self, engine: Engine, interval_s: float) -> None:
-        super().__init__()
+        super().__init__(interval_s)
         self.engine = engine
-        self.interval_s = interval_s
-        self.ticks = 0
         self.changes = 0
-        self.errors = 0
-        self.last_error = ""
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.changes += self.engine.tick_rules()
-                self.ticks += 1
-            except Exception as e:
-                self.errors += 1
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("rule clock tick failed")
+    def run_once(self) -> None:
+        self.changes += self.engine.tick_rules()
 
     def status(self) -> dict[str, Any]:
-        return {
-            "where": f"every {self.interval_s:g} s",
-            "ticks": self.ticks,
-            "alert_changes": self.changes,
-            "errors": self.errors,
-            "last_error": self.last_error,
-        }
+        return {**super().status(), "ticks": self.runs, "alert_changes": self.changes}

@@ -10,6 +10,7 @@ view joins the two back into (ts, host, name, labels, value) for queries.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 import duckdb
 import pyarrow as pa
@@ -111,6 +112,12 @@ class MetricSeriesCatalogue:
         """Mark series as stored (after their transaction committed)."""
         with self._lock:
             self._known.update(ids)
+
+    def forget(self, ids: Iterable[int]) -> None:
+        """Mark series as deleted (retention removed them, under the store's write lock):
+        their next sample writes them again."""
+        with self._lock:
+            self._known.difference_update(ids)
 
 
 def append_metrics(store, catalogue: MetricSeriesCatalogue, samples: pa.Table) -> int:
