@@ -338,3 +338,25 @@ def test_opsengine_run_loads_the_index_and_reports_it_on_health(tmp_path):
         assert all(i["state"] in ("triggered", "acknowledged") for i in page["items"])
     finally:
         server.stop()
+
+
+def test_a_write_while_the_loader_starts_reaches_the_index(tmp_path, monkeypatch):
+    """A write that commits after the loader took its snapshot, but before ``load_index``
+    returned, must still be applied (the service knows its index before the loader runs)."""
+    from opsengine.incidents import index as index_mod
+
+    with Engine(tmp_path / "r.duckdb", admin_channel=False) as engine:
+        service = engine.incidents
+        incident_id = service.create("disk", actor="desk", host="h1")
+        original_start = index_mod.IncidentIndex.start
+
+        def start(self):
+            out = original_start(self)  # the loader thread runs …
+            assert self.wait(60)  # … and has taken its snapshot
+            service.assign(incident_id, "ana", actor="desk")  # a write commits now
+            return out
+
+        monkeypatch.setattr(index_mod.IncidentIndex, "start", start)
+        service.load_index()
+        assert service.lists_from_memory
+        assert service.list(limit=1)[0]["assignee"] == "ana"

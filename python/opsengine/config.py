@@ -26,9 +26,6 @@ class RetentionSettings:
     metrics_days: int = 15
     metrics_1m_days: int = 400
     probes_days: int = 90
-    # Offsets of files gone from disk for this long are forgotten (a file still there keeps
-    # its offset however idle: forgetting it would read the file again).
-    file_checkpoints_days: int = 30
     # `opsengine run` rolls up and applies retention this often (seconds; 0 = never).
     interval_s: int = 3600
 

@@ -271,14 +271,22 @@ class IncidentIndex:
             # slow one: give up the index (lists read the store) and say why on /health.
             self._give_up(e)
             return
+        failed: Exception | None = None
         with self._lock:
             if self._pending is not None:
                 self._pending.update(fresh)
                 return
-            for incident_id, row in fresh.items():
-                self._drop(incident_id)
-                if row is not None:
-                    self._put(row)
+            try:
+                for incident_id, row in fresh.items():
+                    self._drop(incident_id)
+                    if row is not None:
+                        self._put(row)
+            except Exception as e:
+                self.ready = False  # no reader sees the half-applied copy
+                failed = e
+        if failed is not None:
+            # Half applied: the copy can no longer be trusted (and the commit stands).
+            self._give_up(failed)
 
     @staticmethod
     def _key(row: Any) -> int:

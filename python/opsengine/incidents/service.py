@@ -80,7 +80,11 @@ class IncidentService:
         """Hold every incident in memory so :meth:`list` answers without a query; for the
         process that owns the store. Loads in the background; until then lists read SQL."""
         if self.index is None:
-            self.index = IncidentIndex(self.store, self.store.write_lock).start()
+            # Assigned before the loader starts: a write committing while it takes its
+            # snapshot must find the index to queue its re-read on.
+            index = IncidentIndex(self.store, self.store.write_lock)
+            self.index = index
+            index.start()
         return self.index
 
     @property

@@ -92,11 +92,14 @@ class MetricPipeline:
         table = conform(table, source=source)
         if table.num_rows == 0:
             return 0
-        with self.store.transaction() as cur:
-            fresh = self.series.append(cur, table)
-            if in_transaction is not None:
-                in_transaction(cur)
-        self.series.remember(fresh)
+        # remember() under the same write lock as the commit: retention (which deletes
+        # series and makes the catalogue forget them under that lock) cannot come between.
+        with self.store.write_lock:
+            with self.store.transaction() as cur:
+                fresh = self.series.append(cur, table)
+                if in_transaction is not None:
+                    in_transaction(cur)
+            self.series.remember(fresh)
         if len(self.rules):
             self._publish(self.rules.evaluate(table))
         return table.num_rows

@@ -2,16 +2,14 @@
 
 Roll-ups cover whole minutes only, up to a watermark kept in ``engine_state``,
 so running maintenance twice never counts a sample twice. Beyond the time-stamped
-history, retention also removes what only grows otherwise: series left without samples
-(``metric_series``; the writer's catalogue is told, under the store's write lock, so a
-series that reports again is written again) and the offsets of log files gone from disk
-(``file_checkpoints``). ``opsengine run`` runs all of it every ``[retention] interval_s``
+history, retention also removes series left without samples (``metric_series``; the
+writer's catalogue is told under the store's write lock, so a series that reports again is
+written again). ``opsengine run`` runs all of it every ``[retention] interval_s``
 (``sources/runner.py``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,53 +82,53 @@ def apply_retention(
     """
     now = now or datetime.now(UTC)
     deleted = {}
-    with store.write_lock:
-        with store.transaction() as cur:
-            for table, (column, setting) in _RETAINED.items():
-                days = getattr(retention, setting)
-                if days <= 0:
-                    continue
-                cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [now - timedelta(days=days)])
-                deleted[_REPORTED_AS.get(table, table)] = int(cur.fetchone()[0])
-            gone: list[int] = []
-            if deleted.get("metrics"):
-                # Series whose last sample just went: their labels would stay forever.
-                gone = [
-                    r[0]
-                    for r in cur.execute(
-                        "SELECT id FROM metric_series "
-                        "WHERE id NOT IN (SELECT DISTINCT series_id FROM metric_samples)"
-                    ).fetchall()
-                ]
-                if gone:
-                    cur.execute(
-                        "DELETE FROM metric_series WHERE id IN (SELECT unnest(?::UBIGINT[]))",
-                        [gone],
-                    )
-            deleted["metric_series"] = len(gone)
-            deleted["file_checkpoints"] = _forget_vanished_files(cur, retention, now)
-        if gone and forget_series is not None:
-            forget_series(gone)
+    with store.transaction() as cur:
+        for table, (column, setting) in _RETAINED.items():
+            days = getattr(retention, setting)
+            if days <= 0:
+                continue
+            cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [now - timedelta(days=days)])
+            deleted[_REPORTED_AS.get(table, table)] = int(cur.fetchone()[0])
+    deleted["metric_series"] = (
+        _drop_empty_series(store, forget_series) if deleted.get("metrics") else 0
+    )
     return deleted
 
 
-def _forget_vanished_files(cur, retention: RetentionSettings, now: datetime) -> int:
-    """Delete the offsets of files not seen for ``file_checkpoints_days`` and no longer on
-    disk; a file that is still there keeps its offset, however long it has been idle."""
-    days = retention.file_checkpoints_days
-    if days <= 0:
+def _drop_empty_series(store: Store, forget_series: Callable[[Iterable[int]], None] | None) -> int:
+    """Delete the series whose last sample retention just removed; returns how many.
+
+    The candidates are found on a snapshot, without the write lock (a scan of every
+    sample); under the lock each is deleted only if it still has no sample, and the
+    writer's catalogue forgets exactly those before the lock is released.
+    """
+    cur = store.cursor()
+    try:
+        candidates = [
+            r[0]
+            for r in cur.execute(
+                "SELECT id FROM metric_series "
+                "WHERE id NOT IN (SELECT DISTINCT series_id FROM metric_samples)"
+            ).fetchall()
+        ]
+    finally:
+        cur.close()
+    if not candidates:
         return 0
-    stale = cur.execute(
-        "SELECT fingerprint, path FROM file_checkpoints WHERE updated_at < ?",
-        [now - timedelta(days=days)],
-    ).fetchall()
-    vanished = [fp for fp, path in stale if not os.path.exists(path)]
-    if vanished:
-        cur.execute(
-            "DELETE FROM file_checkpoints WHERE fingerprint IN (SELECT unnest(?::VARCHAR[]))",
-            [vanished],
-        )
-    return len(vanished)
+    with store.write_lock:
+        with store.transaction() as cur:
+            gone = [
+                r[0]
+                for r in cur.execute(
+                    "DELETE FROM metric_series s WHERE s.id IN (SELECT unnest(?::UBIGINT[])) "
+                    "AND NOT EXISTS (SELECT 1 FROM metric_samples m WHERE m.series_id = s.id) "
+                    "RETURNING s.id",
+                    [candidates],
+                ).fetchall()
+            ]
+        if gone and forget_series is not None:
+            forget_series(gone)
+    return len(gone)
 
 
 def run_maintenance(
@@ -142,5 +140,6 @@ def run_maintenance(
 ) -> MaintenanceReport:
     rolled = roll_up_metrics(store, now)
     deleted = apply_retention(store, retention, now, forget_series=forget_series)
-    store.conn.execute("CHECKPOINT")
+    with store.write_lock:  # no write runs on another thread meanwhile
+        store.conn.execute("CHECKPOINT")
     return MaintenanceReport(rolled, deleted)

@@ -122,9 +122,10 @@ class MetricSeriesCatalogue:
 
 def append_metrics(store, catalogue: MetricSeriesCatalogue, samples: pa.Table) -> int:
     """Append samples in one transaction of their own; returns the number of samples."""
-    with store.transaction() as cur:
-        fresh = catalogue.append(cur, samples)
-    catalogue.remember(fresh)
+    with store.write_lock:  # commit and remember as one step (see MetricSeriesCatalogue.forget)
+        with store.transaction() as cur:
+            fresh = catalogue.append(cur, samples)
+        catalogue.remember(fresh)
     return samples.num_rows
 
 
