@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 
 from opsengine import _core
 from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
-from opsengine.ingest.message_levels import with_message_levels
 from opsengine.ingest.reading import (
     HEAD_BYTES,
     CorruptInputError,
@@ -231,7 +230,6 @@ class LogIngestor:
         stages = stages if stages is not None else {}
         t0 = time.perf_counter()
         headers = _core.parse_headers(lines, reference_ts_us=reference_ts_us, threads=self.threads)
-        headers = with_message_levels(headers)  # the level where the core found none
         t1 = time.perf_counter()
         matching = self._matching  # read once: the whole batch is matched with one set
         matches = matching.rules.match(lines, threads=self.threads)

@@ -1,6 +1,7 @@
-"""Syslog lines without PRI get their level from a level word opening the message, a level
-the header gave (PRI, a log layout) is kept, and a syslog message whose header names no
-host is stored with the sender's address as its host (real UDP and TCP on 127.0.0.1)."""
+"""Syslog lines without PRI get their level from a level word opening the message (read by
+the core's header parser), a level the header gave (PRI, a log layout) is kept, and a
+syslog message whose header names no host is stored with the sender's address as its host
+(real UDP and TCP on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import socket
 
 import pyarrow as pa
 import pytest
+from opsengine import _core
 from opsengine.engine import Engine
-from opsengine.ingest.message_levels import leading_levels
 from opsengine.sources.syslog import SyslogReceiver
 
 WAIT_S = 30  # upper bound for arrival over loopback; the test ends as soon as they arrive
@@ -49,14 +50,18 @@ def test_syslog_lines_without_pri_take_the_level_their_message_opens_with(engine
     assert _levels(engine) == expected
 
 
-def test_leading_levels_reads_only_a_marked_first_word():
-    messages = pa.array(
-        [None, "", "   [ERROR] x", "trace3: deep", "eRRor: mixed case", "WARNING", "Note: hi",
-         "(Informational) x", "alert", "PANIC! no"]
-    )  # fmt: skip
-    assert leading_levels(messages).to_pylist() == [
-        None, None, "error", "trace", None, "warning", "notice", "info", None, None,
+def test_only_a_marked_first_word_is_a_level():
+    """The core's rule for a message that opens with a level word, after either header."""
+    messages = [
+        "", "   [ERROR] x", "trace3: deep", "eRRor: mixed case", "WARNING", "Note: hi",
+        "(Informational) x", "alert", "PANIC! no",
     ]  # fmt: skip
+    expected = [None, "error", "trace", None, "warning", "notice", "info", None, None]
+    for header in ("Dec  1 10:00:00 h app: ", "2026-12-01T10:00:00Z h app: "):
+        headers = _core.parse_headers(pa.array([header + m for m in messages]))
+        assert headers.column("level").to_pylist() == expected, header
+    # A null line has no level either.
+    assert _core.parse_headers(pa.array([None], pa.string())).column("level").to_pylist() == [None]
 
 
 def test_syslog_messages_without_a_host_get_the_senders_address(engine):
