@@ -27,7 +27,7 @@ from opsengine.metrics.formats import conform
 from opsengine.metrics.rules import DEFAULT_LOOKBACK, DEFAULT_STEP, MetricRuleSet
 from opsengine.rules.model import Rule
 from opsengine.store import Store
-from opsengine.store.metric_store import MetricSeriesCatalogue
+from opsengine.store.metric_store import MetricSeriesCatalogue, append_metrics
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,7 @@ class MetricPipeline:
         table = conform(table, source=source)
         if table.num_rows == 0:
             return 0
-        # remember() under the same write lock as the commit: retention (which deletes
-        # series and makes the catalogue forget them under that lock) cannot come between.
-        with self.store.write_lock:
-            with self.store.transaction() as cur:
-                fresh = self.series.append(cur, table)
-                if in_transaction is not None:
-                    in_transaction(cur)
-            self.series.remember(fresh)
+        append_metrics(self.store, self.series, table, in_transaction=in_transaction)
         if len(self.rules):
             self._publish(self.rules.evaluate(table))
         return table.num_rows

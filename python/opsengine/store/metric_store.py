@@ -10,7 +10,7 @@ view joins the two back into (ts, host, name, labels, value) for queries.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 import pyarrow as pa
@@ -120,11 +120,24 @@ class MetricSeriesCatalogue:
             self._known.difference_update(ids)
 
 
-def append_metrics(store, catalogue: MetricSeriesCatalogue, samples: pa.Table) -> int:
-    """Append samples in one transaction of their own; returns the number of samples."""
-    with store.write_lock:  # commit and remember as one step (see MetricSeriesCatalogue.forget)
+def append_metrics(
+    store,
+    catalogue: MetricSeriesCatalogue,
+    samples: pa.Table,
+    *,
+    in_transaction: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> int:
+    """Append samples in one transaction of their own; returns the number of samples.
+
+    ``in_transaction(cursor)`` runs in that transaction after the samples are written.
+    """
+    # Commit and remember as one step under the write lock: retention, which deletes series
+    # and makes the catalogue forget them under that lock, cannot come between.
+    with store.write_lock:
         with store.transaction() as cur:
             fresh = catalogue.append(cur, samples)
+            if in_transaction is not None:
+                in_transaction(cur)
         catalogue.remember(fresh)
     return samples.num_rows
 
