@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::builder::{MapBuilder, StringBuilder};
 use arrow_array::types::Int32Type;
+use arrow_array::Array;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, MapArray, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray,
 };
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::Field;
+use opsengine_core::metrics::series::mix;
 use opsengine_core::metrics::{MetricEngine, RuleSpec, Settings};
 
 const T0_US: i64 = 1_772_445_600 * 1_000_000;
@@ -21,10 +24,7 @@ struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        mix(self.0)
     }
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
@@ -64,6 +64,10 @@ fn batches(
             .collect::<Vec<_>>(),
     ));
     let names: ArrayRef = Arc::new(StringArray::from(vec![name]));
+    let label_names: ArrayRef = Arc::new(StringArray::from(vec!["cpu"]));
+    let cpus: ArrayRef = Arc::new(StringArray::from(
+        (0..8).map(|i| i.to_string()).collect::<Vec<_>>(),
+    ));
     rows.chunks(1 << 20)
         .map(|c| {
             let host = DictionaryArray::<Int32Type>::try_new(
@@ -90,13 +94,36 @@ fn batches(
                 ("value", Arc::new(value)),
             ];
             if labels {
-                let mut m = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-                for r in c {
-                    m.keys().append_value("cpu");
-                    m.values().append_value((r.0 % 8).to_string());
-                    m.append(true).unwrap();
-                }
-                cols.push(("labels", Arc::new(m.finish())));
+                // One label per row, keys and values dictionary-encoded (as pyarrow and
+                // polars hand over categorical labels).
+                let keys: ArrayRef = Arc::new(
+                    DictionaryArray::<Int32Type>::try_new(
+                        Int32Array::from(vec![0; c.len()]),
+                        label_names.clone(),
+                    )
+                    .unwrap(),
+                );
+                let values: ArrayRef = Arc::new(
+                    DictionaryArray::<Int32Type>::try_new(
+                        Int32Array::from(c.iter().map(|r| r.0 % 8).collect::<Vec<_>>()),
+                        cpus.clone(),
+                    )
+                    .unwrap(),
+                );
+                let entries = StructArray::from(vec![
+                    (
+                        Arc::new(Field::new("key", keys.data_type().clone(), false)),
+                        keys,
+                    ),
+                    (
+                        Arc::new(Field::new("value", values.data_type().clone(), true)),
+                        values,
+                    ),
+                ]);
+                let field = Arc::new(Field::new("entries", entries.data_type().clone(), false));
+                let offsets = OffsetBuffer::new((0..=c.len() as i32).collect::<Vec<_>>().into());
+                let map = MapArray::try_new(field, offsets, entries, None, false).unwrap();
+                cols.push(("labels", Arc::new(map)));
             }
             RecordBatch::try_from_iter(cols).unwrap()
         })

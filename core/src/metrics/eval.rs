@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::expr::{AggOp, BinOp, Expr, Func, Grouping, Matching, Selector};
 use super::samples::NAME_LABEL;
 use super::series::{get_label, labels_hash, mix, pair_hash, Buffer, FxMap, LabelSet, SeriesTable};
+use super::{PREFETCH_BUFFER, PREFETCH_SERIES};
 
 /// An element's labels: an interned series (with or without its name), or a new set
 /// (never holding `__name__`).
@@ -98,6 +99,90 @@ fn window(
     t: i64,
     range: i64,
 ) -> std::iter::Copied<std::collections::vec_deque::Iter<'_, (i64, f64)>> {
+    let (lo, hi) = window_bounds(buf, t, range);
+    buf.range(lo..hi).copied()
+}
+
+/// The window `(t − range, t]` of `buf` as the (at most two) slices it spans in the ring.
+fn window_parts(buf: &Buffer, t: i64, range: i64) -> [&[(i64, f64)]; 2] {
+    let (lo, hi) = window_bounds(buf, t, range);
+    let (a, b) = buf.as_slices();
+    let cut = a.len();
+    [
+        &a[lo.min(cut)..hi.min(cut)],
+        &b[lo.max(cut) - cut..hi.max(cut) - cut],
+    ]
+}
+
+/// The sum of `f(value)` over `parts`, in four independent lanes (a single running sum
+/// waits on each addition's latency; long windows such as `[1h]` felt it).
+#[inline]
+fn lane_sum(parts: [&[(i64, f64)]; 2], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    for part in parts {
+        let mut chunks = part.chunks_exact(4);
+        for c in &mut chunks {
+            for (lane, s) in lanes.iter_mut().zip(c) {
+                *lane += f(s.1);
+            }
+        }
+        for (lane, s) in lanes.iter_mut().zip(chunks.remainder()) {
+            *lane += f(s.1);
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+/// The number of values of `parts` and their sum.
+fn count_sum(parts: [&[(i64, f64)]; 2]) -> (usize, f64) {
+    (parts[0].len() + parts[1].len(), lane_sum(parts, |v| v))
+}
+
+/// The sum of squared deviations from `mean` of the values of `parts`.
+fn sum_sq_dev(parts: [&[(i64, f64)]; 2], mean: f64) -> f64 {
+    lane_sum(parts, |v| (v - mean) * (v - mean))
+}
+
+/// The `_over_time` functions that reduce a window to sums, read from its slices; the
+/// others through [`over_time`].
+fn over_time_buf(func: Func, buf: &Buffer, t: i64, range: i64, param: f64) -> Option<f64> {
+    let moments = |parts: [&[(i64, f64)]; 2]| {
+        let (n, sum) = count_sum(parts);
+        let mean = sum / n as f64;
+        (n, sum, mean, (sum_sq_dev(parts, mean) / n as f64).sqrt())
+    };
+    match func {
+        Func::AvgOverTime | Func::SumOverTime | Func::StddevOverTime | Func::ZscoreOverTime => {
+            let parts = window_parts(buf, t, range);
+            if parts[0].is_empty() && parts[1].is_empty() {
+                return None;
+            }
+            Some(match func {
+                Func::AvgOverTime => {
+                    let (n, sum) = count_sum(parts);
+                    sum / n as f64
+                }
+                Func::SumOverTime => count_sum(parts).1,
+                Func::StddevOverTime => moments(parts).3,
+                _ => {
+                    let last = parts[1]
+                        .last()
+                        .or(parts[0].last())
+                        .map_or(f64::NAN, |s| s.1);
+                    let (n, _, mean, sd) = moments(parts);
+                    if n < 3 || sd == 0.0 || sd.is_nan() {
+                        return None;
+                    }
+                    (last - mean) / sd
+                }
+            })
+        }
+        _ => over_time(func, window(buf, t, range), param),
+    }
+}
+
+/// The index range of the window `(t − range, t]` in `buf`.
+fn window_bounds(buf: &Buffer, t: i64, range: i64) -> (usize, usize) {
     // The buffer is trimmed to what the rules read, so the window's edges are usually a
     // few samples in from its ends: a short scan there touches the lines the window's
     // reader loads anyway, where a binary search would jump around first.
@@ -118,7 +203,7 @@ fn window(
     if n - hi == SCAN && hi > lo && buf[hi - 1].0 > t {
         hi = buf.partition_point(|&(ts, _)| ts <= t);
     }
-    buf.range(lo..hi.max(lo)).copied()
+    (lo, hi.max(lo))
 }
 
 /// Prometheus' `extrapolatedRate` (version 3) for `rate`, `increase` and `delta`.
@@ -397,22 +482,28 @@ impl Ctx<'_> {
         };
         let per_series =
             |sel: &Selector, range: i64, keep_name: bool, f: &dyn Fn(&Buffer) -> Option<f64>| {
-                Val::Vector(
-                    self.members(sel)
-                        .iter()
-                        .filter_map(|&id| {
-                            let buf = &self.series.hot[id as usize].buf;
-                            let _ = range;
-                            f(buf).map(|v| El {
-                                lbl: Lbl::Series {
-                                    id,
-                                    name: keep_name,
-                                },
-                                v,
-                            })
-                        })
-                        .collect(),
-                )
+                let _ = range;
+                let members = self.members(sel);
+                let mut out = Vec::new();
+                for (j, &id) in members.iter().enumerate() {
+                    // Buffers are all over memory: hint the ones read next (as on insert).
+                    if let Some(&ahead) = members.get(j + PREFETCH_SERIES) {
+                        self.series.prefetch_series(ahead);
+                    }
+                    if let Some(&ahead) = members.get(j + PREFETCH_BUFFER) {
+                        self.series.prefetch_buffer(ahead);
+                    }
+                    if let Some(v) = f(self.series.buffer(id)) {
+                        out.push(El {
+                            lbl: Lbl::Series {
+                                id,
+                                name: keep_name,
+                            },
+                            v,
+                        });
+                    }
+                }
+                Val::Vector(out)
             };
         let t = self.t;
         Ok(match func {
@@ -463,7 +554,7 @@ impl Ctx<'_> {
                 let (sel, range) = range_arg(0)?;
                 let keep_name = func == Func::LastOverTime;
                 per_series(sel, range, keep_name, &|b| {
-                    over_time(func, window(b, t, range), 0.0)
+                    over_time_buf(func, b, t, range, 0.0)
                 })
             }
             Func::QuantileOverTime => {
@@ -475,11 +566,10 @@ impl Ctx<'_> {
             }
             Func::AbsentOverTime => {
                 let (sel, range) = range_arg(0)?;
-                let any = self.members(sel).iter().any(|&id| {
-                    window(&self.series.hot[id as usize].buf, t, range)
-                        .next()
-                        .is_some()
-                });
+                let any = self
+                    .members(sel)
+                    .iter()
+                    .any(|&id| window(self.series.buffer(id), t, range).next().is_some());
                 Val::Vector(if any {
                     Vec::new()
                 } else {
@@ -779,6 +869,45 @@ mod tests {
 
     fn buf(samples: &[(i64, f64)]) -> Buffer {
         samples.iter().copied().collect()
+    }
+
+    #[test]
+    fn sums_over_ring_slices_match_the_sample_walk() {
+        // Buffers that wrap around their ring (popped at the front, pushed at the back), so
+        // that windows span both slices, at every window position and length.
+        for shift in [0usize, 3, 17, 40] {
+            let mut b = Buffer::with_capacity(64);
+            for i in 0..shift {
+                b.push_back((i as i64, 0.0));
+            }
+            for _ in 0..shift {
+                b.pop_front();
+            }
+            for i in 0..50i64 {
+                let v = 1e6 + ((i * 7919) % 97) as f64 * 0.25 - (i % 5) as f64;
+                b.push_back((1_000 * (i + 1), v));
+            }
+            for t in (0..=52_000).step_by(1_000) {
+                for range in [500, 3_000, 10_000, 60_000] {
+                    for func in [
+                        Func::AvgOverTime,
+                        Func::SumOverTime,
+                        Func::StddevOverTime,
+                        Func::ZscoreOverTime,
+                    ] {
+                        let fast = over_time_buf(func, &b, t, range, 0.0);
+                        let walk = over_time(func, window(&b, t, range), 0.0);
+                        match (fast, walk) {
+                            (Some(x), Some(y)) => assert!(
+                                (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                                "{func:?} t={t} range={range}: {x} vs {y}"
+                            ),
+                            (x, y) => assert_eq!(x, y, "{func:?} t={t} range={range}"),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //!    A new series is tested once against the selectors of its metric name, so an
 //!    evaluation reads the member list of each selector and never matches labels again.
 //!    Dictionary-encoded names and hosts resolve once per key pair (a dense table, kept
-//!    across batches that share the dictionaries, as batches cut from one table do); other
-//!    rows through a memo keyed by a cheap hash of their bytes as spelled.
+//!    across batches that share the dictionaries, as batches cut from one table do), and
+//!    dictionary-encoded labels through their label set's number and that table; other
+//!    rows through a memo keyed by a cheap hash of their bytes as spelled. Batches of that
+//!    shape (no nulls, rows in bucket order) go from the Arrow columns straight into the
+//!    series in chunks, without a row buffer ([`MetricEngine::ingest`]).
 //! 2. **Time buckets, not a sort**: evaluations run at fixed steps (`step_ms`, default
 //!    1 minute, aligned to the epoch like Prometheus' evaluation interval). A step `t` is
 //!    evaluated once a sample newer than `t` has been seen, so replaying a file gives the
@@ -18,7 +21,10 @@
 //!    Rows at or before the last evaluated step are late: they are kept for later steps.
 //! 3. **Per-series buffers** ([`series::Buffer`]): samples in time order, trimmed to the
 //!    longest range any rule reads; an out-of-order sample is placed in order, a second
-//!    sample at the same timestamp is dropped (the first wins, as in Prometheus).
+//!    sample at the same timestamp is dropped (the first wins, as in Prometheus). A series
+//!    read by instant selectors only keeps its newest sample. Series state is random
+//!    access over the fleet, so the state of the rows (and series) a few ahead is hinted
+//!    to the CPU while the current one is handled.
 //! 4. **Evaluation** ([`eval`]) of each rule's expression ([`expr`]) at the step, then the
 //!    alert state machine per series with Prometheus semantics: a new result is `pending`
 //!    (or `firing` at once when `for` is 0); it fires once it held for `for`; a pending
@@ -159,6 +165,13 @@ pub struct Stats {
     pub eval_errors: u64,
 }
 
+/// How many rows (or series) ahead the state of a series is hinted to the CPU, and its
+/// buffer after that (see the insert loop in `run`).
+pub(crate) const PREFETCH_SERIES: usize = 16;
+pub(crate) const PREFETCH_BUFFER: usize = 8;
+/// Rows per chunk of the keyed path's insert loop.
+const KEYED_CHUNK: usize = 1024;
+
 /// Rule sets at least this large evaluate their rules on all cores.
 const PARALLEL_RULES: usize = 16;
 
@@ -173,6 +186,59 @@ struct PairCache {
     dense: Vec<u32>,
     /// Rows with labels: by key pair and the labels as spelled ([`series::raw_labels_key`]).
     labelled: FxMap<u128, u32>,
+    /// Rows with dictionary-encoded labels: by key pair and label keys
+    /// ([`series::dict_labels_key`]), valid while the label dictionaries are these.
+    by_label_keys: Option<LabelKeyed>,
+}
+
+/// Series ids by key pair and dictionary keys of the labels, with the dictionaries.
+///
+/// Rows carry few distinct label sets ("combos": `cpu="0"`..`cpu="7"`) over many hosts, so
+/// a row resolves through its combo (a small map that stays in L1) and then a dense table
+/// indexed by combo and key pair: one independent load per row, as for rows without
+/// labels. Past [`COMBO_TABLE_MAX`] entries, further combos go through a hash map.
+struct LabelKeyed {
+    keys: ArrayRef,
+    values: ArrayRef,
+    /// Combo number by the labels' dictionary keys ([`series::dict_labels_key`] with no
+    /// prefix); combos numbered past the dense table's end use `ids`.
+    combos: FxMap<u128, u32>,
+    /// Series id (or UNRESOLVED/UNUSED) at `combo * pairs + pair`.
+    table: Vec<u32>,
+    /// Series id by (combo, pair) for combos beyond the dense table.
+    ids: FxMap<u128, u32>,
+}
+
+/// The dense (combo, key pair) table grows up to this many entries (16 MB); small under
+/// test, so that the tests reach the combos past it.
+const COMBO_TABLE_MAX: usize = if cfg!(test) { 64 } else { 1 << 22 };
+
+impl LabelKeyed {
+    /// The slot of the row with key pair `p` (of `pairs`) and label keys `k`/`v`.
+    #[inline]
+    fn slot(&mut self, p: usize, pairs: usize, k: &[i32], v: &[i32]) -> &mut u32 {
+        let key = series::dict_labels_key(0, k, v);
+        if self.combos.len() >= MEMO_MAX && !self.combos.contains_key(&key) {
+            // Bounded like the other memos: what is dropped is only looked up again.
+            self.combos.clear();
+            self.table.clear();
+            self.ids.clear();
+        }
+        let next = self.combos.len() as u32;
+        let combo = *self.combos.entry(key).or_insert(next) as usize;
+        if combo == next as usize && self.table.len() + pairs <= COMBO_TABLE_MAX {
+            self.table.resize(self.table.len() + pairs, UNRESOLVED);
+        }
+        if (combo + 1) * pairs <= self.table.len() {
+            return &mut self.table[combo * pairs + p];
+        }
+        if self.ids.len() >= MEMO_MAX {
+            self.ids.clear();
+        }
+        self.ids
+            .entry(((combo as u128) << 64) | p as u128)
+            .or_insert(UNRESOLVED)
+    }
 }
 
 /// The values of column `name` when it is dictionary-encoded.
@@ -191,6 +257,18 @@ const MEMO_MAX: usize = 1 << 22;
 
 /// The row buffer kept between batches is dropped past this many rows.
 const SCRATCH_ROWS: usize = 1 << 22;
+
+/// The key-pair table of a batch (see [`MetricEngine::take_pairs`]).
+struct Pairs {
+    /// The host dictionary's size plus one (key 0: no host), when the name and host
+    /// columns allow key pairs at all.
+    host_card: Option<usize>,
+    dense: Vec<u32>,
+    labelled: FxMap<u128, u32>,
+    by_label_keys: Option<LabelKeyed>,
+    name_dict: Option<ArrayRef>,
+    host_dict: Option<ArrayRef>,
+}
 
 /// A row resolved to its series.
 #[derive(Clone, Copy)]
@@ -383,16 +461,14 @@ impl MetricEngine {
                 buffered |= *is_range;
             }
         }
-        let hot = &mut self.series.hot[id as usize];
-        hot.retention = keep;
-        hot.buffered = buffered;
+        self.series.set_reads(id, keep, buffered);
         id
     }
 
-    /// Resolve a batch's rows to series ids, skipping metrics no rule reads.
-    fn resolve(&mut self, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), ArrowError> {
-        let cols = SampleColumns::new(batch)?;
-        rows.reserve(cols.len);
+    /// The table of (name, host) dictionary key pairs for this batch: the last batch's when
+    /// the dictionaries are the same, else a fresh one (empty when the pairs are too many to
+    /// index densely: rows then resolve through a hash map).
+    fn take_pairs(&mut self, batch: &RecordBatch, cols: &SampleColumns<'_>) -> Pairs {
         // Fast path, the common shape of collector batches: name and host dictionary-encoded
         // (or no host) and no labels on the row. Such a row is resolved once per distinct
         // (name, host) key pair in the batch, through a dense table of the key pairs when it
@@ -421,13 +497,82 @@ impl MetricEngine {
                     _ => false,
                 }
         });
-        let (mut dense, mut labelled) = match (cached, pairs) {
-            (Some(c), _) => (c.dense, c.labelled),
+        let (dense, labelled, by_label_keys) = match (cached, pairs) {
+            (Some(c), _) => (c.dense, c.labelled, c.by_label_keys),
             (None, Some(p)) if p <= cols.len.saturating_mul(4) + 1024 => {
-                (vec![UNRESOLVED; p], FxMap::default())
+                (vec![UNRESOLVED; p], FxMap::default(), None)
             }
-            _ => (Vec::new(), FxMap::default()),
+            _ => (Vec::new(), FxMap::default(), None),
         };
+        Pairs {
+            host_card,
+            dense,
+            labelled,
+            by_label_keys,
+            name_dict,
+            host_dict,
+        }
+    }
+
+    /// Keep the key-pair table for the next batch (when it indexes dictionaries).
+    fn keep_pairs(&mut self, p: Pairs) {
+        if let (Some(name), false) = (p.name_dict, p.dense.is_empty()) {
+            self.pair_cache = Some(PairCache {
+                name,
+                host: p.host_dict,
+                dense: p.dense,
+                labelled: p.labelled,
+                by_label_keys: p.by_label_keys,
+            });
+        }
+    }
+
+    /// The series of row `i` from its strings (UNUSED for a metric no rule reads), None
+    /// when the row has no name.
+    fn lookup_row<'c>(
+        &mut self,
+        cols: &SampleColumns<'c>,
+        i: usize,
+        entries: &mut Vec<(&'c str, &'c str)>,
+    ) -> Option<u32> {
+        let name = cols.name.get(i)?;
+        let host = cols.host.get(i);
+        // Rows seen before in the same spelling (strings in the same order) skip the
+        // order-independent identity and the series index: one cheap hash of the row's
+        // bytes and one memo lookup.
+        let raw = series::raw_row_key(name, host, cols.labels(i));
+        if let Some(&id) = self.row_memo.get(&raw) {
+            return Some(id);
+        }
+        let id = if self.reads_metric(name) {
+            entries.clear();
+            entries.extend(
+                cols.labels(i)
+                    .filter(|(k, _)| *k != NAME_LABEL && !(host.is_some() && *k == HOST_LABEL)),
+            );
+            let (hash, check) = series::row_identity(name, host, entries);
+            match self.series.find(hash, check) {
+                Ok(id) => id,
+                Err(key) => self.new_series(key, check, row_label_set(name, host, entries)),
+            }
+        } else {
+            UNUSED
+        };
+        if self.row_memo.len() >= MEMO_MAX {
+            // Bounded: many spellings of few series (label order shuffled per row) must
+            // not grow it without end.
+            self.row_memo.clear();
+        }
+        self.row_memo.insert(raw, id);
+        Some(id)
+    }
+
+    /// Resolve a batch's rows to series ids, skipping metrics no rule reads.
+    fn resolve(&mut self, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), ArrowError> {
+        let cols = SampleColumns::new(batch)?;
+        rows.reserve(cols.len);
+        let mut pairs = self.take_pairs(batch, &cols);
+        let (host_card, dense, labelled) = (pairs.host_card, &mut pairs.dense, &mut pairs.labelled);
         let mut sparse: FxMap<usize, u32> = FxMap::default();
         let mut entries: Vec<(&str, &str)> = Vec::new();
         for i in 0..cols.len {
@@ -463,41 +608,9 @@ impl MetricEngine {
             let id = if known != UNRESOLVED {
                 known
             } else {
-                let Some(name) = cols.name.get(i) else {
+                let Some(id) = self.lookup_row(&cols, i, &mut entries) else {
                     self.stats.invalid += 1;
                     continue;
-                };
-                let host = cols.host.get(i);
-                // Rows seen before in the same spelling (strings in the same order) skip
-                // the order-independent identity and the series index: one cheap hash of
-                // the row's bytes and one memo lookup.
-                let raw = series::raw_row_key(name, host, cols.labels(i));
-                let id = match self.row_memo.get(&raw) {
-                    Some(&id) => id,
-                    None => {
-                        let id = if self.reads_metric(name) {
-                            entries.clear();
-                            entries.extend(cols.labels(i).filter(|(k, _)| {
-                                *k != NAME_LABEL && !(host.is_some() && *k == HOST_LABEL)
-                            }));
-                            let (hash, check) = series::row_identity(name, host, &entries);
-                            match self.series.find(hash, check) {
-                                Ok(id) => id,
-                                Err(key) => {
-                                    self.new_series(key, check, row_label_set(name, host, &entries))
-                                }
-                            }
-                        } else {
-                            UNUSED
-                        };
-                        if self.row_memo.len() >= MEMO_MAX {
-                            // Bounded: many spellings of few series (label order shuffled
-                            // per row) must not grow it without end.
-                            self.row_memo.clear();
-                        }
-                        self.row_memo.insert(raw, id);
-                        id
-                    }
                 };
                 match (pair, with_labels) {
                     (Some(p), _) if !dense.is_empty() => dense[p] = id,
@@ -526,19 +639,15 @@ impl MetricEngine {
                 v: cols.value.value(i),
             });
         }
-        if let (Some(name), false) = (name_dict, dense.is_empty()) {
-            self.pair_cache = Some(PairCache {
-                name,
-                host: host_dict,
-                dense,
-                labelled,
-            });
-        }
+        self.keep_pairs(pairs);
         Ok(())
     }
 
     /// Take in a batch of samples (metrics schema) and evaluate every step it completes.
     pub fn ingest(&mut self, batch: &RecordBatch) -> Result<Vec<AlertChange>, ArrowError> {
+        if let Some(out) = self.ingest_keyed(batch)? {
+            return Ok(out);
+        }
         let mut rows = std::mem::take(&mut self.scratch);
         rows.clear();
         if let Err(e) = self.resolve(batch, &mut rows) {
@@ -550,6 +659,19 @@ impl MetricEngine {
             return Ok(Vec::new());
         };
         let min_ts = rows.iter().map(|r| r.ts).min().unwrap_or(max_ts);
+        let (base, last_k) = self.clock(min_ts, max_ts);
+        let out = self.run(&rows, base, last_k);
+        // The row buffer is kept for the next batch (no fresh pages per batch), unless a
+        // huge batch made it large.
+        if rows.capacity() <= SCRATCH_ROWS {
+            self.scratch = rows;
+        }
+        Ok(out)
+    }
+
+    /// The evaluation base and the last step a batch spanning `min_ts..=max_ts` completes
+    /// (the watermark moves on to `max_ts`).
+    fn clock(&mut self, min_ts: i64, max_ts: i64) -> (i64, i64) {
         let step = self.settings.step_ms;
         let base = *self
             .last_eval
@@ -562,13 +684,176 @@ impl MetricEngine {
         } else {
             0
         };
-        let out = self.run(&rows, base, last_k);
-        // The row buffer is kept for the next batch (no fresh pages per batch), unless a
-        // huge batch made it large.
-        if rows.capacity() <= SCRATCH_ROWS {
-            self.scratch = rows;
+        (base, last_k)
+    }
+
+    /// The path of collector-shaped batches (name and host dictionary-encoded, no labels,
+    /// no nulls, times in order bucket by bucket), without a row buffer: each row goes
+    /// from the Arrow columns through the key-pair table straight into its series. None
+    /// when the batch has another shape (the general path takes it).
+    fn ingest_keyed(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<Option<Vec<AlertChange>>, ArrowError> {
+        let cols = SampleColumns::new(batch)?;
+        let (Some(name_keys), Some((ts, unit))) = (cols.name.dense_keys(), cols.ts.raw()) else {
+            return Ok(None);
+        };
+        let host_keys = match cols.host {
+            StrColumn::Null => None,
+            _ => match cols.host.dense_keys() {
+                Some(k) => Some(k),
+                None => return Ok(None),
+            },
+        };
+        let values = cols.value.values();
+        if cols.len == 0 || cols.value.null_count() > 0 {
+            return Ok(None);
         }
-        Ok(out)
+        // Labels, when there are any, as dictionary keys: (offsets, keys, values).
+        let labels = match cols.labels {
+            _ if cols.no_labels() => None,
+            Some(m) if m.null_count() == 0 => {
+                match (cols.label_keys.dense_keys(), cols.label_values.dense_keys()) {
+                    (Some(k), Some(v)) => Some((m.value_offsets(), k, v)),
+                    _ => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let mut pairs = self.take_pairs(batch, &cols);
+        let Some(hc) = pairs.host_card.filter(|_| !pairs.dense.is_empty()) else {
+            self.keep_pairs(pairs);
+            return Ok(None);
+        };
+        if labels.is_some() {
+            let map = cols.labels.expect("labels present");
+            let entries = map.entries();
+            let dicts = [entries.column(0), entries.column(1)].map(|c| {
+                c.as_any_dictionary_opt()
+                    .expect("dictionary keys")
+                    .values()
+                    .clone()
+            });
+            let [keys, values] = dicts;
+            let same = pairs
+                .by_label_keys
+                .as_ref()
+                .is_some_and(|l| same_array(&l.keys, &keys) && same_array(&l.values, &values));
+            if !same {
+                pairs.by_label_keys = Some(LabelKeyed {
+                    keys,
+                    values,
+                    combos: FxMap::default(),
+                    table: Vec::new(),
+                    ids: FxMap::default(),
+                });
+            }
+        }
+        let ms = |i: usize| samples::to_ms(ts[i], unit);
+        let (lo, hi) = ts
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let (min_ts, max_ts) = (samples::to_ms(lo, unit), samples::to_ms(hi, unit));
+        // The clock only moves once the batch is known to be taken here.
+        let step = self.settings.step_ms;
+        let base = self
+            .last_eval
+            .unwrap_or_else(|| (min_ts - 1).div_euclid(step) * step);
+        let watermark = self.watermark.map_or(max_ts, |w| w.max(max_ts));
+        let last_k = if watermark > base {
+            (watermark - base - 1) / step
+        } else {
+            0
+        };
+        let Some(segments) = bucket_segments(cols.len, ms, base, step, last_k + 1) else {
+            self.keep_pairs(pairs);
+            return Ok(None);
+        };
+        let clock = self.clock(min_ts, max_ts);
+        debug_assert_eq!(clock, (base, last_k));
+        self.stats.samples += cols.len as u64;
+        let n_pairs = pairs.dense.len();
+        let (dense, by_label_keys) = (&mut pairs.dense, &mut pairs.by_label_keys);
+        let mut entries = Vec::new();
+        let out = self.run_segments(
+            &segments,
+            cols.len,
+            base,
+            last_k,
+            |eng, start, end, horizon| {
+                // In chunks that stay in L1: times converted and series ids looked up first (the
+                // table lookups are independent, so the CPU overlaps them), then the inserts,
+                // each series' state hinted a few rows ahead.
+                let mut ids = [0u32; KEYED_CHUNK];
+                let mut times = [0i64; KEYED_CHUNK];
+                let (mut newest, mut unused) = (eng.newest, 0u64);
+                let mut at = start;
+                while at < end {
+                    let n = (end - at).min(KEYED_CHUNK);
+                    samples::to_ms_into(&ts[at..at + n], unit, &mut times);
+                    let names = &name_keys[at..at + n];
+                    let mut resolve = |j: usize, p: usize, eng: &mut Self| {
+                        let i = at + j;
+                        // A row with labels is known by its key pair and its labels' keys.
+                        let slot = match labels {
+                            Some((o, k, v)) if o[i + 1] > o[i] => {
+                                let (from, to) = (o[i] as usize, o[i + 1] as usize);
+                                by_label_keys.as_mut().expect("label table").slot(
+                                    p,
+                                    n_pairs,
+                                    &k[from..to],
+                                    &v[from..to],
+                                )
+                            }
+                            _ => &mut dense[p],
+                        };
+                        if *slot == UNRESOLVED {
+                            // Names are never null on this path.
+                            *slot = eng.lookup_row(&cols, i, &mut entries).unwrap_or(UNUSED);
+                        }
+                        ids[j] = *slot;
+                    };
+                    match host_keys {
+                        Some(hosts) => {
+                            for (j, (&nk, &hk)) in names.iter().zip(&hosts[at..at + n]).enumerate()
+                            {
+                                resolve(j, nk as usize * hc + hk as usize + 1, eng);
+                            }
+                        }
+                        None => {
+                            for (j, &nk) in names.iter().enumerate() {
+                                resolve(j, nk as usize * hc, eng);
+                            }
+                        }
+                    }
+                    let vals = &values[at..at + n];
+                    for j in 0..n {
+                        if let Some(&ahead) = ids[..n].get(j + PREFETCH_SERIES) {
+                            eng.series.prefetch_series(ahead);
+                        }
+                        if let Some(&ahead) = ids[..n].get(j + PREFETCH_BUFFER) {
+                            eng.series.prefetch_buffer(ahead);
+                        }
+                        let (id, t) = (ids[j], times[j]);
+                        newest = newest.max(t);
+                        if id == UNUSED {
+                            unused += 1;
+                            continue;
+                        }
+                        let inserted = eng.series.push(id, t, vals[j], horizon);
+                        if inserted != Inserted::Appended {
+                            eng.count(inserted);
+                        }
+                    }
+                    at += n;
+                }
+                eng.newest = newest;
+                eng.stats.unused += unused;
+            },
+        );
+        self.keep_pairs(pairs);
+        Ok(Some(out))
     }
 
     /// Evaluate every step up to `until_ms` (inclusive) without new samples: wall-clock
@@ -599,7 +884,8 @@ impl MetricEngine {
         // Rows in arrival order come bucket by bucket already: read them in place. Only a
         // batch whose buckets go back is reordered (a stable counting pass).
         let reordered;
-        let (rows, segments) = match bucket_segments(rows, base, step, after) {
+        let (rows, segments) = match bucket_segments(rows.len(), |i| rows[i].ts, base, step, after)
+        {
             Some(segments) => (rows, segments),
             None => {
                 let (ordered, buckets) = bucket_rows(rows.to_vec(), after, bucket);
@@ -613,15 +899,47 @@ impl MetricEngine {
                 (&reordered[..], segments)
             }
         };
+        self.run_segments(
+            &segments,
+            rows.len(),
+            base,
+            last_k,
+            |eng, start, end, horizon| {
+                let segment = &rows[start..end];
+                for (j, &r) in segment.iter().enumerate() {
+                    // Series state is random access over the fleet: the rows ahead are hinted
+                    // in two stages (the series' own state, then its buffer's ends, read from
+                    // the header the first hint loaded) so that their loads overlap.
+                    if let Some(ahead) = segment.get(j + PREFETCH_SERIES) {
+                        eng.series.prefetch_series(ahead.id);
+                    }
+                    if let Some(ahead) = segment.get(j + PREFETCH_BUFFER) {
+                        eng.series.prefetch_buffer(ahead.id);
+                    }
+                    eng.insert(r, horizon);
+                }
+            },
+        )
+    }
+
+    /// For each segment `(first row, bucket)` of `n` rows: evaluate the steps before its
+    /// bucket, `insert(engine, start, end, horizon)` its rows, evaluate its step.
+    fn run_segments(
+        &mut self,
+        segments: &[(usize, i64)],
+        n: usize,
+        base: i64,
+        last_k: i64,
+        mut insert: impl FnMut(&mut Self, usize, usize, i64),
+    ) -> Vec<AlertChange> {
+        let step = self.settings.step_ms;
         let mut changes = Vec::new();
         let mut k_done = 0i64;
         for (si, &(start, b)) in segments.iter().enumerate() {
-            let end = segments.get(si + 1).map_or(rows.len(), |s| s.0);
+            let end = segments.get(si + 1).map_or(n, |s| s.0);
             self.steps(base, k_done + 1, (b - 1).min(last_k), &mut changes);
             let horizon = base + (b - 1).max(0) * step;
-            for &r in &rows[start..end] {
-                self.insert(r, horizon);
-            }
+            insert(self, start, end, horizon);
             if b >= 1 && b <= last_k {
                 self.evaluate(base + b * step, &mut changes);
                 self.last_eval = Some(base + b * step);
@@ -637,12 +955,17 @@ impl MetricEngine {
         if r.id == UNUSED {
             return;
         }
-        match self.series.push(r.id, r.ts, r.v, horizon) {
-            Inserted::Appended => {}
+        let inserted = self.series.push(r.id, r.ts, r.v, horizon);
+        self.count(inserted);
+    }
+
+    #[inline]
+    fn count(&mut self, inserted: Inserted) {
+        match inserted {
+            Inserted::Appended | Inserted::Unused => {}
             Inserted::Reordered => self.stats.reordered += 1,
             Inserted::Duplicate => self.stats.duplicates += 1,
             Inserted::TooOld => self.stats.too_old += 1,
-            Inserted::Unused => {}
         }
     }
 
@@ -781,7 +1104,13 @@ impl MetricEngine {
 /// None. Bucket `b` in `1..after` holds `(base + (b-1)·step, base + b·step]`, bucket 0 what
 /// is at or before `base`, bucket `after` the rest; a row inside the current bucket's
 /// bounds costs two comparisons (no division).
-fn bucket_segments(rows: &[Row], base: i64, step: i64, after: i64) -> Option<Vec<(usize, i64)>> {
+fn bucket_segments(
+    n: usize,
+    ts: impl Fn(usize) -> i64,
+    base: i64,
+    step: i64,
+    after: i64,
+) -> Option<Vec<(usize, i64)>> {
     let bounds = |b: i64| -> (i64, i64) {
         let lo = if b == 0 {
             i64::MIN
@@ -799,14 +1128,15 @@ fn bucket_segments(rows: &[Row], base: i64, step: i64, after: i64) -> Option<Vec
     };
     let mut segments = Vec::new();
     let (mut b, mut lo, mut hi) = (-1i64, 0i64, i64::MIN);
-    for (i, r) in rows.iter().enumerate() {
-        if r.ts > lo && r.ts <= hi {
+    for i in 0..n {
+        let t = ts(i);
+        if t > lo && t <= hi {
             continue;
         }
-        let nb = if r.ts <= base {
+        let nb = if t <= base {
             0
         } else {
-            ((r.ts - base + step - 1) / step).min(after)
+            ((t - base + step - 1) / step).min(after)
         };
         if nb < b {
             return None;

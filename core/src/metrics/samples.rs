@@ -270,6 +270,19 @@ impl<'a> StrColumn<'a> {
         }
     }
 
+    /// For a dictionary column with 32-bit keys and no nulls (what pyarrow and polars hand
+    /// over for categorical names and hosts), its keys as a slice.
+    pub fn dense_keys(&self) -> Option<&[i32]> {
+        match self {
+            StrColumn::Dict {
+                keys: DictKeys::I32(k),
+                nulls: None,
+                ..
+            } => Some(k),
+            _ => None,
+        }
+    }
+
     pub fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             StrColumn::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
@@ -340,13 +353,48 @@ impl TsColumn {
         if self.nulls.as_ref().is_some_and(|n| n.is_null(i)) {
             return None;
         }
-        let v = self.values[i];
-        Some(match self.unit {
-            TimeUnit::Second => v.saturating_mul(1000),
-            TimeUnit::Millisecond => v,
-            TimeUnit::Microsecond => v.div_euclid(1000),
-            TimeUnit::Nanosecond => v.div_euclid(1_000_000),
-        })
+        Some(to_ms(self.values[i], self.unit))
+    }
+
+    /// The raw values and their unit when no row is null.
+    pub fn raw(&self) -> Option<(&[i64], TimeUnit)> {
+        match self.nulls {
+            Some(ref n) if n.null_count() > 0 => None,
+            _ => Some((&self.values, self.unit)),
+        }
+    }
+}
+
+/// Timestamps in `unit` as milliseconds, `dst[i]` from `src[i]` (one dispatch on the unit
+/// per slice, not per value).
+pub fn to_ms_into(src: &[i64], unit: TimeUnit, dst: &mut [i64]) {
+    let dst = &mut dst[..src.len()];
+    match unit {
+        TimeUnit::Second => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &v)| *d = v.saturating_mul(1000)),
+        TimeUnit::Millisecond => dst.copy_from_slice(src),
+        TimeUnit::Microsecond => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &v)| *d = v.div_euclid(1000)),
+        TimeUnit::Nanosecond => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &v)| *d = v.div_euclid(1_000_000)),
+    }
+}
+
+/// A timestamp in `unit` as milliseconds (floored; monotonic, so the conversion of a
+/// minimum is the minimum of the conversions).
+#[inline(always)]
+pub fn to_ms(v: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => v.saturating_mul(1000),
+        TimeUnit::Millisecond => v,
+        TimeUnit::Microsecond => v.div_euclid(1000),
+        TimeUnit::Nanosecond => v.div_euclid(1_000_000),
     }
 }
 
@@ -414,6 +462,17 @@ impl<'a> SampleColumns<'a> {
             label_values,
             value,
         })
+    }
+
+    /// Whether no row has a label entry.
+    pub fn no_labels(&self) -> bool {
+        match self.labels {
+            None => true,
+            Some(m) => {
+                let o = m.value_offsets();
+                o.first() == o.last()
+            }
+        }
     }
 
     /// Whether row `i` has at least one label entry.
