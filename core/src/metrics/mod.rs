@@ -206,7 +206,7 @@ struct LabelKeyed {
     /// Series id (or UNRESOLVED/UNUSED) at `combo * pairs + pair`.
     table: Vec<u32>,
     /// Series id by (combo, pair) for combos beyond the dense table.
-    ids: FxMap<u128, u32>,
+    ids: FxMap<u64, u32>,
 }
 
 /// The dense (combo, key pair) table grows up to this many entries (16 MB); small under
@@ -214,32 +214,50 @@ struct LabelKeyed {
 const COMBO_TABLE_MAX: usize = if cfg!(test) { 64 } else { 1 << 22 };
 
 impl LabelKeyed {
-    /// The slot of the row with key pair `p` (of `pairs`) and label keys `k`/`v`.
+    /// Where the series id of the row with key pair `p` (of `pairs`) and label keys `k`/`v`
+    /// lives: `Ok(index)` into the dense table, or `Err(key)` into the map past it (the
+    /// combo number above bit 40, the pair below: [`bound`](Self::bound) keeps combos under
+    /// 2^22, and a batch has fewer than 2^40 pairs).
     #[inline]
-    fn slot(&mut self, p: usize, pairs: usize, k: &[i32], v: &[i32]) -> &mut u32 {
+    fn locate(&mut self, p: usize, pairs: usize, k: &[i32], v: &[i32]) -> Result<usize, u64> {
         let key = series::dict_labels_key(0, k, v);
-        if self.combos.len() >= MEMO_MAX && !self.combos.contains_key(&key) {
-            // Bounded like the other memos: what is dropped is only looked up again.
-            self.combos.clear();
-            self.table.clear();
-            self.ids.clear();
-        }
         let next = self.combos.len() as u32;
         let combo = *self.combos.entry(key).or_insert(next) as usize;
         if combo == next as usize && self.table.len() + pairs <= COMBO_TABLE_MAX {
             self.table.resize(self.table.len() + pairs, UNRESOLVED);
         }
         if (combo + 1) * pairs <= self.table.len() {
-            return &mut self.table[combo * pairs + p];
+            Ok(combo * pairs + p)
+        } else {
+            Err(((combo as u64) << 40) | p as u64)
         }
-        if self.ids.len() >= MEMO_MAX {
+    }
+
+    /// Bound the memo like the others (what is dropped is only looked up again): called
+    /// between chunks of rows, so that no index handed out for a chunk goes stale.
+    fn bound(&mut self, rows: usize) {
+        if self.combos.len() + rows > MEMO_MAX {
+            self.combos.clear();
+            self.table.clear();
             self.ids.clear();
         }
-        self.ids
-            .entry(((combo as u128) << 64) | p as u128)
-            .or_insert(UNRESOLVED)
+    }
+
+    /// The map slot for a key from [`locate`](Self::locate).
+    fn map_slot(&mut self, key: u64) -> &mut u32 {
+        if self.ids.len() >= MEMO_MAX && !self.ids.contains_key(&key) {
+            self.ids.clear();
+        }
+        self.ids.entry(key).or_insert(UNRESOLVED)
     }
 }
+
+/// Where a row's series id lives on the dictionary path (see `ingest_keyed`): the tag in
+/// the top two bits, an index or the id itself below.
+const LOC_DENSE: u64 = 0;
+const LOC_TABLE: u64 = 1 << 62;
+const LOC_MAP: u64 = 2 << 62;
+const LOC_MASK: u64 = (1 << 62) - 1;
 
 /// The values of column `name` when it is dictionary-encoded.
 fn dict_values(batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
@@ -786,6 +804,7 @@ impl MetricEngine {
                 // table lookups are independent, so the CPU overlaps them), then the inserts,
                 // each series' state hinted a few rows ahead.
                 let mut ids = [0u32; KEYED_CHUNK];
+                let mut locs = [0u64; KEYED_CHUNK];
                 let mut times = [0i64; KEYED_CHUNK];
                 let (mut newest, mut unused) = (eng.newest, 0u64);
                 let mut at = start;
@@ -793,39 +812,67 @@ impl MetricEngine {
                     let n = (end - at).min(KEYED_CHUNK);
                     samples::to_ms_into(&ts[at..at + n], unit, &mut times);
                     let names = &name_keys[at..at + n];
-                    let mut resolve = |j: usize, p: usize, eng: &mut Self| {
+                    // First where each row's id lives, with that place hinted to the CPU;
+                    // then the ids, whose loads are then in flight side by side (the
+                    // table of label sets by host is larger than the L2).
+                    if let Some(lk) = by_label_keys.as_mut() {
+                        lk.bound(n);
+                    }
+                    let mut locate = |j: usize, p: usize| -> u64 {
                         let i = at + j;
                         // A row with labels is known by its key pair and its labels' keys.
-                        let slot = match labels {
+                        match labels {
                             Some((o, k, v)) if o[i + 1] > o[i] => {
                                 let (from, to) = (o[i] as usize, o[i + 1] as usize);
-                                by_label_keys.as_mut().expect("label table").slot(
-                                    p,
-                                    n_pairs,
-                                    &k[from..to],
-                                    &v[from..to],
-                                )
+                                let lk = by_label_keys.as_mut().expect("label table");
+                                match lk.locate(p, n_pairs, &k[from..to], &v[from..to]) {
+                                    Ok(index) => {
+                                        series::prefetch(&lk.table[index]);
+                                        LOC_TABLE | index as u64
+                                    }
+                                    // Looked up in the second pass like the others, so
+                                    // that new series are numbered in row order.
+                                    Err(key) => LOC_MAP | key,
+                                }
                             }
-                            _ => &mut dense[p],
-                        };
-                        if *slot == UNRESOLVED {
-                            // Names are never null on this path.
-                            *slot = eng.lookup_row(&cols, i, &mut entries).unwrap_or(UNUSED);
+                            _ => {
+                                series::prefetch(&dense[p]);
+                                LOC_DENSE | p as u64
+                            }
                         }
-                        ids[j] = *slot;
                     };
                     match host_keys {
                         Some(hosts) => {
                             for (j, (&nk, &hk)) in names.iter().zip(&hosts[at..at + n]).enumerate()
                             {
-                                resolve(j, nk as usize * hc + hk as usize + 1, eng);
+                                locs[j] = locate(j, nk as usize * hc + hk as usize + 1);
                             }
                         }
                         None => {
                             for (j, &nk) in names.iter().enumerate() {
-                                resolve(j, nk as usize * hc, eng);
+                                locs[j] = locate(j, nk as usize * hc);
                             }
                         }
+                    }
+                    for j in 0..n {
+                        let (tag, index) = (locs[j] & !LOC_MASK, (locs[j] & LOC_MASK) as usize);
+                        let slot = match tag {
+                            LOC_DENSE => &mut dense[index],
+                            LOC_TABLE => {
+                                &mut by_label_keys.as_mut().expect("label table").table[index]
+                            }
+                            _ => by_label_keys
+                                .as_mut()
+                                .expect("label table")
+                                .map_slot(index as u64),
+                        };
+                        if *slot == UNRESOLVED {
+                            // Names are never null on this path.
+                            *slot = eng
+                                .lookup_row(&cols, at + j, &mut entries)
+                                .unwrap_or(UNUSED);
+                        }
+                        ids[j] = *slot;
                     }
                     let vals = &values[at..at + n];
                     for j in 0..n {
