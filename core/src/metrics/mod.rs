@@ -207,7 +207,13 @@ struct LabelKeyed {
     table: Vec<u32>,
     /// Series id by (combo, pair) for combos beyond the dense table.
     ids: FxMap<u64, u32>,
+    /// Combo number of a one-label row by `key index × values + value index`, when the
+    /// dictionaries are small enough (no hashing for the commonest shape); empty otherwise.
+    single: Vec<u32>,
 }
+
+/// One-label rows skip hashing while (label names × label values) stays under this.
+const SINGLE_LABEL_MAX: usize = 1 << 16;
 
 /// The dense (combo, key pair) table grows up to this many entries (16 MB); small under
 /// test, so that the tests reach the combos past it.
@@ -220,10 +226,30 @@ impl LabelKeyed {
     /// 2^22, and a batch has fewer than 2^40 pairs).
     #[inline]
     fn locate(&mut self, p: usize, pairs: usize, k: &[i32], v: &[i32]) -> Result<usize, u64> {
-        let key = series::dict_labels_key(0, k, v);
-        let next = self.combos.len() as u32;
-        let combo = *self.combos.entry(key).or_insert(next) as usize;
-        if combo == next as usize && self.table.len() + pairs <= COMBO_TABLE_MAX {
+        // One-label rows find their combo by index; the others (and a first sighting) by
+        // the hash of their label keys.
+        let single = match (k, v) {
+            ([k], [v]) => (*k as usize)
+                .checked_mul(self.values.len())
+                .and_then(|i| i.checked_add(*v as usize))
+                .filter(|&i| i < self.single.len()),
+            _ => None,
+        };
+        let known = single.map_or(UNRESOLVED, |i| self.single[i]);
+        let (combo, new) = if known != UNRESOLVED {
+            (known as usize, false)
+        } else {
+            let key = series::dict_labels_key(0, k, v);
+            let next = self.combos.len() as u32;
+            let combo = *self.combos.entry(key).or_insert(next);
+            if let Some(i) = single {
+                self.single[i] = combo;
+            }
+            (combo as usize, combo == next)
+        };
+        // A new combo gets its stretch of the table while there is room (combos are
+        // numbered in order, so the ones with a stretch are exactly the first few).
+        if new && self.table.len() + pairs <= COMBO_TABLE_MAX {
             self.table.resize(self.table.len() + pairs, UNRESOLVED);
         }
         if (combo + 1) * pairs <= self.table.len() {
@@ -240,6 +266,7 @@ impl LabelKeyed {
             self.combos.clear();
             self.table.clear();
             self.ids.clear();
+            self.single.fill(UNRESOLVED);
         }
     }
 
@@ -759,12 +786,19 @@ impl MetricEngine {
                 .as_ref()
                 .is_some_and(|l| same_array(&l.keys, &keys) && same_array(&l.values, &values));
             if !same {
+                let small = keys.len().saturating_mul(values.len()) <= SINGLE_LABEL_MAX;
+                let single = if small {
+                    vec![UNRESOLVED; keys.len() * values.len()]
+                } else {
+                    Vec::new()
+                };
                 pairs.by_label_keys = Some(LabelKeyed {
                     keys,
                     values,
                     combos: FxMap::default(),
                     table: Vec::new(),
                     ids: FxMap::default(),
+                    single,
                 });
             }
         }
