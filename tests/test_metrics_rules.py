@@ -253,7 +253,8 @@ def test_dictionary_encoded_batches_give_the_alerts_of_plain_ones():
     # pyarrow's dictionary-encoded names, hosts and label maps (what polars and the OTLP
     # decoder hand over) take the core's path without a row buffer; the same samples as
     # plain strings take the general one. Batches cut from one table share dictionaries.
-    import numpy as np
+    import random
+
     from opsengine import _core
 
     rules = [
@@ -261,17 +262,21 @@ def test_dictionary_encoded_batches_give_the_alerts_of_plain_ones():
         ("avg", "avg_over_time(cpu[5m]) > 60", 0.0, 0.0),
         ("gone", 'absent_over_time(cpu{host="h2"}[3m])', 0.0, 0.0),
     ]
-    rng = np.random.default_rng(3)
+    rng = random.Random(3)
     n = 6_000
     t0 = 1_772_445_600_000_000
-    ts = np.sort(t0 + rng.integers(0, 40 * 60_000_000, n))
-    hosts = rng.integers(0, 4, n)
-    hosts[ts > t0 + 20 * 60_000_000] %= 2  # h2 and h3 fall silent halfway
-    modes = rng.integers(0, 2, n)
-    values = rng.uniform(0, 100, n)
+    ts = sorted(t0 + rng.randrange(40 * 60_000_000) for _ in range(n))
+    # h2 and h3 fall silent halfway.
+    hosts = [rng.randrange(4 if t <= t0 + 20 * 60_000_000 else 2) for t in ts]
+    modes = [rng.randrange(2) for _ in range(n)]
+    # h0's user CPU runs hot from minute 10 to 20, long enough for `for: 2m`.
+    values = [
+        95.0 if h == 0 and m == 0 and 10 <= (t - t0) // 60_000_000 < 20 else rng.uniform(0, 100)
+        for t, h, m in zip(ts, hosts, modes, strict=True)
+    ]
     host_names = [f"h{i}" for i in range(4)]
     mode_names = ["user", "system"]
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+    offsets = pa.array(range(n + 1), pa.int32())
 
     def batches(encoded: bool) -> list[pa.RecordBatch]:
         keys = pa.array(["mode"] * n)

@@ -115,27 +115,41 @@ fn window_parts(buf: &Buffer, t: i64, range: i64) -> [&[(i64, f64)]; 2] {
 }
 
 /// The sum of `f(value)` over `parts`, in four independent lanes (a single running sum
-/// waits on each addition's latency; long windows such as `[1h]` felt it).
+/// waits on each addition's latency; long windows such as `[1h]` felt it). A value's lane
+/// is its position in the window, whichever way the ring splits it, so the result does not
+/// depend on the buffer's history.
 #[inline]
 fn lane_sum(parts: [&[(i64, f64)]; 2], f: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 4];
+    let mut lane = 0usize;
     for part in parts {
-        let mut chunks = part.chunks_exact(4);
+        let head = ((4 - lane) % 4).min(part.len());
+        for s in &part[..head] {
+            lanes[lane] += f(s.1);
+            lane = (lane + 1) % 4;
+        }
+        let mut chunks = part[head..].chunks_exact(4);
         for c in &mut chunks {
-            for (lane, s) in lanes.iter_mut().zip(c) {
-                *lane += f(s.1);
+            for (l, s) in lanes.iter_mut().zip(c) {
+                *l += f(s.1);
             }
         }
-        for (lane, s) in lanes.iter_mut().zip(chunks.remainder()) {
-            *lane += f(s.1);
+        for s in chunks.remainder() {
+            lanes[lane] += f(s.1);
+            lane = (lane + 1) % 4;
         }
     }
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 
-/// The number of values of `parts` and their sum.
-fn count_sum(parts: [&[(i64, f64)]; 2]) -> (usize, f64) {
-    (parts[0].len() + parts[1].len(), lane_sum(parts, |v| v))
+/// The number of values of `parts` and their mean, summed as offsets from the first value
+/// (a constant window's mean is then that value exactly, and its deviations exactly 0).
+fn count_mean(parts: [&[(i64, f64)]; 2]) -> (usize, f64) {
+    let n = parts[0].len() + parts[1].len();
+    let Some(first) = parts[0].first().or(parts[1].first()).map(|s| s.1) else {
+        return (0, f64::NAN);
+    };
+    (n, first + lane_sum(parts, |v| v - first) / n as f64)
 }
 
 /// The sum of squared deviations from `mean` of the values of `parts`.
@@ -147,9 +161,8 @@ fn sum_sq_dev(parts: [&[(i64, f64)]; 2], mean: f64) -> f64 {
 /// others through [`over_time`].
 fn over_time_buf(func: Func, buf: &Buffer, t: i64, range: i64, param: f64) -> Option<f64> {
     let moments = |parts: [&[(i64, f64)]; 2]| {
-        let (n, sum) = count_sum(parts);
-        let mean = sum / n as f64;
-        (n, sum, mean, (sum_sq_dev(parts, mean) / n as f64).sqrt())
+        let (n, mean) = count_mean(parts);
+        (n, mean, (sum_sq_dev(parts, mean) / n as f64).sqrt())
     };
     match func {
         Func::AvgOverTime | Func::SumOverTime | Func::StddevOverTime | Func::ZscoreOverTime => {
@@ -158,18 +171,15 @@ fn over_time_buf(func: Func, buf: &Buffer, t: i64, range: i64, param: f64) -> Op
                 return None;
             }
             Some(match func {
-                Func::AvgOverTime => {
-                    let (n, sum) = count_sum(parts);
-                    sum / n as f64
-                }
-                Func::SumOverTime => count_sum(parts).1,
-                Func::StddevOverTime => moments(parts).3,
+                Func::AvgOverTime => count_mean(parts).1,
+                Func::SumOverTime => lane_sum(parts, |v| v),
+                Func::StddevOverTime => moments(parts).2,
                 _ => {
                     let last = parts[1]
                         .last()
                         .or(parts[0].last())
                         .map_or(f64::NAN, |s| s.1);
-                    let (n, _, mean, sd) = moments(parts);
+                    let (n, mean, sd) = moments(parts);
                     if n < 3 || sd == 0.0 || sd.is_nan() {
                         return None;
                     }
@@ -871,30 +881,46 @@ mod tests {
         samples.iter().copied().collect()
     }
 
+    /// A buffer holding `samples` whose ring starts `shift` slots in (so that windows
+    /// span both of its slices).
+    fn wrapped(shift: usize, samples: impl Iterator<Item = (i64, f64)>) -> Buffer {
+        let mut b = Buffer::with_capacity(64);
+        for i in 0..shift {
+            b.push_back((i as i64, 0.0));
+        }
+        for _ in 0..shift {
+            b.pop_front();
+        }
+        b.extend(samples);
+        b
+    }
+
+    const SUM_FUNCS: [Func; 4] = [
+        Func::AvgOverTime,
+        Func::SumOverTime,
+        Func::StddevOverTime,
+        Func::ZscoreOverTime,
+    ];
+
     #[test]
     fn sums_over_ring_slices_match_the_sample_walk() {
-        // Buffers that wrap around their ring (popped at the front, pushed at the back), so
-        // that windows span both slices, at every window position and length.
-        for shift in [0usize, 3, 17, 40] {
-            let mut b = Buffer::with_capacity(64);
-            for i in 0..shift {
-                b.push_back((i as i64, 0.0));
-            }
-            for _ in 0..shift {
-                b.pop_front();
-            }
-            for i in 0..50i64 {
-                let v = 1e6 + ((i * 7919) % 97) as f64 * 0.25 - (i % 5) as f64;
-                b.push_back((1_000 * (i + 1), v));
-            }
+        // At every window position and length, whatever way the ring splits the window:
+        // the sample walk's result within rounding, and the same bits at every split.
+        let mut first: Option<Vec<Option<u64>>> = None;
+        for shift in [0usize, 3, 17, 40, 63] {
+            let b = wrapped(
+                shift,
+                (0..50i64).map(|i| {
+                    (
+                        1_000 * (i + 1),
+                        1e6 + ((i * 7919) % 97) as f64 * 0.25 - (i % 5) as f64,
+                    )
+                }),
+            );
+            let mut bits = Vec::new();
             for t in (0..=52_000).step_by(1_000) {
                 for range in [500, 3_000, 10_000, 60_000] {
-                    for func in [
-                        Func::AvgOverTime,
-                        Func::SumOverTime,
-                        Func::StddevOverTime,
-                        Func::ZscoreOverTime,
-                    ] {
+                    for func in SUM_FUNCS {
                         let fast = over_time_buf(func, &b, t, range, 0.0);
                         let walk = over_time(func, window(&b, t, range), 0.0);
                         match (fast, walk) {
@@ -904,7 +930,33 @@ mod tests {
                             ),
                             (x, y) => assert_eq!(x, y, "{func:?} t={t} range={range}"),
                         }
+                        bits.push(fast.map(f64::to_bits));
                     }
+                }
+            }
+            match &first {
+                None => first = Some(bits),
+                Some(f) => assert!(f == &bits, "results depend on the ring's split ({shift})"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_window_has_no_spread() {
+        // Summing 0.1 seven times is not 0.7 in floating point; the window's mean and spread
+        // must still be the value and 0, so that a flat series has no z-score.
+        for value in [0.1, 0.3, 1e9 + 0.7, -42.42] {
+            for shift in [0usize, 1, 5, 30] {
+                let b = wrapped(shift, (1..=40i64).map(|i| (i * 1_000, value)));
+                for range in [3_000, 7_000, 20_000, 40_000] {
+                    let at = |f| over_time_buf(f, &b, 40_000, range, 0.0);
+                    assert_eq!(
+                        at(Func::AvgOverTime),
+                        Some(value),
+                        "{value} {shift} {range}"
+                    );
+                    assert_eq!(at(Func::StddevOverTime), Some(0.0));
+                    assert_eq!(at(Func::ZscoreOverTime), None);
                 }
             }
         }

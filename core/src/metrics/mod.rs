@@ -280,7 +280,8 @@ impl LabelKeyed {
 }
 
 /// Where a row's series id lives on the dictionary path (see `ingest_keyed`): the tag in
-/// the top two bits, an index or the id itself below.
+/// the top two bits; below, an index into the key-pair or combo table, or the combo map's
+/// key.
 const LOC_DENSE: u64 = 0;
 const LOC_TABLE: u64 = 1 << 62;
 const LOC_MAP: u64 = 2 << 62;
@@ -514,10 +515,11 @@ impl MetricEngine {
     /// the dictionaries are the same, else a fresh one (empty when the pairs are too many to
     /// index densely: rows then resolve through a hash map).
     fn take_pairs(&mut self, batch: &RecordBatch, cols: &SampleColumns<'_>) -> Pairs {
-        // Fast path, the common shape of collector batches: name and host dictionary-encoded
-        // (or no host) and no labels on the row. Such a row is resolved once per distinct
-        // (name, host) key pair in the batch, through a dense table of the key pairs when it
-        // is small, a hash map otherwise; every other row is hashed from its strings.
+        // The common shape of collector batches: name and host dictionary-encoded (or no
+        // host). A row without labels is resolved once per distinct (name, host) key pair,
+        // through a dense table of the key pairs when it is small (a hash map otherwise); a
+        // row with labels through the pair and its labels (`LabelKeyed`, or a memo of their
+        // bytes on the general path); every other row is hashed from its strings.
         let host_card = match (&cols.host, cols.host.dict_len()) {
             (_, Some(n)) => Some(n + 1),
             (StrColumn::Null, None) => Some(1),
@@ -732,8 +734,8 @@ impl MetricEngine {
         (base, last_k)
     }
 
-    /// The path of collector-shaped batches (name and host dictionary-encoded, no labels,
-    /// no nulls, times in order bucket by bucket), without a row buffer: each row goes
+    /// The path of collector-shaped batches (name and host dictionary-encoded, labels absent
+    /// or dictionary-encoded, no nulls, times in order bucket by bucket), without a row buffer: each row goes
     /// from the Arrow columns through the key-pair table straight into its series. None
     /// when the batch has another shape (the general path takes it).
     fn ingest_keyed(
@@ -752,7 +754,10 @@ impl MetricEngine {
             },
         };
         let values = cols.value.values();
-        if cols.len == 0 || cols.value.null_count() > 0 {
+        // A null among the name dictionary's strings makes its rows invalid: the general
+        // path counts them so (and keeps their times out of the clock).
+        let null_names = dict_values(batch, "name").is_none_or(|v| v.null_count() > 0);
+        if cols.len == 0 || cols.value.null_count() > 0 || null_names {
             return Ok(None);
         }
         // Labels, when there are any, as dictionary keys: (offsets, keys, values).
@@ -901,7 +906,7 @@ impl MetricEngine {
                                 .map_slot(index as u64),
                         };
                         if *slot == UNRESOLVED {
-                            // Names are never null on this path.
+                            // Names are never null on this path (checked above).
                             *slot = eng
                                 .lookup_row(&cols, at + j, &mut entries)
                                 .unwrap_or(UNUSED);

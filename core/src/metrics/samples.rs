@@ -188,7 +188,8 @@ impl DictKeys {
     #[inline]
     pub fn get(&self, i: usize) -> usize {
         match self {
-            // Arrow validated the keys against the dictionary when the array was built.
+            // Checked against the dictionary in `StrColumn::new` (arrays imported over the
+            // C data interface are not validated on import).
             DictKeys::I32(k) => k[i] as usize,
             DictKeys::Wide(k) => k[i],
         }
@@ -229,6 +230,36 @@ impl<'a> StrColumn<'a> {
                     }
                     _ => DictKeys::Wide(dict.normalized_keys()),
                 };
+                // Keys that point past the dictionary (possible in arrays imported over the
+                // C data interface, which arrow-rs does not validate) are an error here, not
+                // a panic or another row's string later. Null slots may hold anything.
+                let n_values = dict.values().len();
+                let nulls = dict.keys().nulls();
+                let bad = |i: usize, k: i128| {
+                    (k < 0 || k >= n_values as i128) && nulls.is_none_or(|n| n.is_valid(i))
+                };
+                let found = match &keys {
+                    DictKeys::I32(k) => {
+                        let (lo, hi) = k
+                            .iter()
+                            .fold((i32::MAX, i32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                        if k.is_empty() || (lo >= 0 && (hi as usize) < n_values) {
+                            None
+                        } else {
+                            (0..k.len())
+                                .find(|&i| bad(i, i128::from(k[i])))
+                                .map(|i| (i, i128::from(k[i])))
+                        }
+                    }
+                    DictKeys::Wide(k) => (0..k.len())
+                        .find(|&i| bad(i, k[i] as i128))
+                        .map(|i| (i, k[i] as i128)),
+                };
+                if let Some((row, key)) = found {
+                    return Err(ArrowError::InvalidArgumentError(format!(
+                        "{what}: row {row}: dictionary key {key} is out of range ({n_values} values)"
+                    )));
+                }
                 StrColumn::Dict {
                     keys,
                     nulls: dict.keys().nulls().cloned(),

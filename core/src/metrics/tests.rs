@@ -928,3 +928,81 @@ fn the_dictionary_path_gives_what_the_general_path_gives() {
         assert!(keyed.stats().evaluations > 0);
     }
 }
+
+/// A batch of one metric `m` with host keys over `hosts` and name keys over `names`,
+/// built without Arrow's key validation (as an array imported over FFI may be).
+fn raw_dict_batch(
+    minutes: &[i64],
+    name_keys: &[i32],
+    names: ArrayRef,
+    host_keys: &[i32],
+    hosts: ArrayRef,
+) -> RecordBatch {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Float64Array, Int32Array, TimestampMicrosecondArray};
+    let dict = |keys: &[i32], values: ArrayRef| -> ArrayRef {
+        // SAFETY: the test wants keys Arrow did not check; only this crate's readers see
+        // them, and they must reject them.
+        Arc::new(unsafe {
+            DictionaryArray::<Int32Type>::new_unchecked(Int32Array::from(keys.to_vec()), values)
+        })
+    };
+    let ts = TimestampMicrosecondArray::from(
+        minutes
+            .iter()
+            .map(|m| m * 60_000_000 + 1)
+            .collect::<Vec<_>>(),
+    )
+    .with_timezone("UTC");
+    RecordBatch::try_from_iter([
+        ("ts", Arc::new(ts) as ArrayRef),
+        ("host", dict(host_keys, hosts)),
+        ("name", dict(name_keys, names)),
+        (
+            "value",
+            Arc::new(Float64Array::from(vec![9.0; minutes.len()])),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn dictionary_keys_out_of_range_are_an_error_naming_the_column() {
+    let mut e = engine(&[("R", "m > 5", 0, 0)]);
+    let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a", "b"]));
+    let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["m"]));
+    let bad = raw_dict_batch(&[0, 1], &[0, 0], names.clone(), &[0, 2], hosts.clone());
+    let err = e.ingest(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("column 'host'") && err.contains("row 1"),
+        "{err}"
+    );
+    assert!(err.contains("key 2 is out of range"), "{err}");
+    let negative = raw_dict_batch(&[0], &[-1], names.clone(), &[0], hosts.clone());
+    assert!(e
+        .ingest(&negative)
+        .unwrap_err()
+        .to_string()
+        .contains("column 'name'"));
+    // Nothing was taken in: a good batch afterwards starts the clock from its own time.
+    assert_eq!(e.stats().samples, 0);
+    let good = raw_dict_batch(&[5, 7], &[0, 0], names, &[1, 1], hosts);
+    let changes = e.ingest(&good).unwrap();
+    assert_eq!(summary(&changes), [(5, "firing", "b".into(), 5)]);
+}
+
+#[test]
+fn a_null_among_the_name_dictionary_makes_its_rows_invalid() {
+    // The row whose name key points at a null string is invalid on either path: counted,
+    // and its (far future) time does not move the evaluation on.
+    let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a"]));
+    let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec![Some("m"), None]));
+    let batch = raw_dict_batch(&[0, 1, 10_000], &[0, 0, 1], names, &[0, 0, 0], hosts);
+    let mut e = engine(&[("R", "m > 5", 0, 0)]);
+    let changes = e.ingest(&batch).unwrap();
+    assert_eq!(e.stats().invalid, 1);
+    assert_eq!(e.stats().samples, 2);
+    // Only the step at minute 0 is proven past (by the sample at minute 1).
+    assert_eq!(summary(&changes), [(0, "firing", "a".into(), 0)]);
+    assert_eq!(e.last_evaluation(), Some(0));
+}
