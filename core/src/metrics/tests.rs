@@ -599,31 +599,9 @@ fn many_rules_in_parallel_match_each_rule_alone() {
 
 /// A batch of `m` samples with the host dictionary-encoded over `hosts`.
 fn dict_host_batch(minutes: &[i64], keys: &[i32], hosts: &ArrayRef, value: f64) -> RecordBatch {
-    use arrow_array::types::Int32Type;
-    use arrow_array::{DictionaryArray, Float64Array, Int32Array, TimestampMicrosecondArray};
-    let n = minutes.len();
-    let ts = TimestampMicrosecondArray::from(
-        minutes
-            .iter()
-            .map(|m| m * 60_000_000 + 1)
-            .collect::<Vec<_>>(),
-    )
-    .with_timezone("UTC");
-    let host =
-        DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys.to_vec()), hosts.clone())
-            .unwrap();
-    let name = DictionaryArray::<Int32Type>::try_new(
-        Int32Array::from(vec![0; n]),
-        Arc::new(arrow_array::StringArray::from(vec!["m"])),
-    )
-    .unwrap();
-    RecordBatch::try_from_iter([
-        ("ts", Arc::new(ts) as ArrayRef),
-        ("host", Arc::new(host)),
-        ("name", Arc::new(name)),
-        ("value", Arc::new(Float64Array::from(vec![value; n]))),
-    ])
-    .unwrap()
+    let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["m"]));
+    let zeros = vec![0; minutes.len()];
+    raw_dict_batch(minutes, &zeros, names, keys, hosts.clone(), value)
 }
 
 #[test]
@@ -929,7 +907,7 @@ fn the_dictionary_path_gives_what_the_general_path_gives() {
     }
 }
 
-/// A batch of one metric `m` with host keys over `hosts` and name keys over `names`,
+/// A batch with name keys over `names` and host keys over `hosts`, every value `value`,
 /// built without Arrow's key validation (as an array imported over FFI may be).
 fn raw_dict_batch(
     minutes: &[i64],
@@ -937,6 +915,7 @@ fn raw_dict_batch(
     names: ArrayRef,
     host_keys: &[i32],
     hosts: ArrayRef,
+    value: f64,
 ) -> RecordBatch {
     use arrow_array::types::Int32Type;
     use arrow_array::{DictionaryArray, Float64Array, Int32Array, TimestampMicrosecondArray};
@@ -960,7 +939,7 @@ fn raw_dict_batch(
         ("name", dict(name_keys, names)),
         (
             "value",
-            Arc::new(Float64Array::from(vec![9.0; minutes.len()])),
+            Arc::new(Float64Array::from(vec![value; minutes.len()])),
         ),
     ])
     .unwrap()
@@ -971,14 +950,14 @@ fn dictionary_keys_out_of_range_are_an_error_naming_the_column() {
     let mut e = engine(&[("R", "m > 5", 0, 0)]);
     let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a", "b"]));
     let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["m"]));
-    let bad = raw_dict_batch(&[0, 1], &[0, 0], names.clone(), &[0, 2], hosts.clone());
+    let bad = raw_dict_batch(&[0, 1], &[0, 0], names.clone(), &[0, 2], hosts.clone(), 9.0);
     let err = e.ingest(&bad).unwrap_err().to_string();
     assert!(
         err.contains("column 'host'") && err.contains("row 1"),
         "{err}"
     );
     assert!(err.contains("key 2 is out of range"), "{err}");
-    let negative = raw_dict_batch(&[0], &[-1], names.clone(), &[0], hosts.clone());
+    let negative = raw_dict_batch(&[0], &[-1], names.clone(), &[0], hosts.clone(), 9.0);
     assert!(e
         .ingest(&negative)
         .unwrap_err()
@@ -986,7 +965,7 @@ fn dictionary_keys_out_of_range_are_an_error_naming_the_column() {
         .contains("column 'name'"));
     // Nothing was taken in: a good batch afterwards starts the clock from its own time.
     assert_eq!(e.stats().samples, 0);
-    let good = raw_dict_batch(&[5, 7], &[0, 0], names, &[1, 1], hosts);
+    let good = raw_dict_batch(&[5, 7], &[0, 0], names, &[1, 1], hosts, 9.0);
     let changes = e.ingest(&good).unwrap();
     assert_eq!(summary(&changes), [(5, "firing", "b".into(), 5)]);
 }
@@ -997,7 +976,7 @@ fn a_null_among_the_name_dictionary_makes_its_rows_invalid() {
     // and its (far future) time does not move the evaluation on.
     let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a"]));
     let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec![Some("m"), None]));
-    let batch = raw_dict_batch(&[0, 1, 10_000], &[0, 0, 1], names, &[0, 0, 0], hosts);
+    let batch = raw_dict_batch(&[0, 1, 10_000], &[0, 0, 1], names, &[0, 0, 0], hosts, 9.0);
     let mut e = engine(&[("R", "m > 5", 0, 0)]);
     let changes = e.ingest(&batch).unwrap();
     assert_eq!(e.stats().invalid, 1);
