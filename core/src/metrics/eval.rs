@@ -121,24 +121,24 @@ fn window_parts(buf: &Buffer, t: i64, range: i64) -> [&[(i64, f64)]; 2] {
 #[inline]
 fn lane_sum(parts: [&[(i64, f64)]; 2], f: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 4];
-    let mut lane = 0usize;
-    for part in parts {
-        let head = ((4 - lane) % 4).min(part.len());
-        for s in &part[..head] {
-            lanes[lane] += f(s.1);
-            lane = (lane + 1) % 4;
+    // The second slice starts at window position `shift`: its values go to the lanes
+    // rotated by that much (and are rotated back after).
+    let shift = parts[0].len() % 4;
+    for (i, part) in parts.into_iter().enumerate() {
+        if i == 1 {
+            lanes.rotate_left(shift);
         }
-        let mut chunks = part[head..].chunks_exact(4);
+        let mut chunks = part.chunks_exact(4);
         for c in &mut chunks {
             for (l, s) in lanes.iter_mut().zip(c) {
                 *l += f(s.1);
             }
         }
-        for s in chunks.remainder() {
-            lanes[lane] += f(s.1);
-            lane = (lane + 1) % 4;
+        for (l, s) in lanes.iter_mut().zip(chunks.remainder()) {
+            *l += f(s.1);
         }
     }
+    lanes.rotate_right(shift);
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 

@@ -240,10 +240,10 @@ impl<'a> StrColumn<'a> {
                 };
                 let found = match &keys {
                     DictKeys::I32(k) => {
-                        let (lo, hi) = k
-                            .iter()
-                            .fold((i32::MAX, i32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                        if k.is_empty() || (lo >= 0 && (hi as usize) < n_values) {
+                        // One unsigned max (a negative key is a huge one): a pass the
+                        // compiler vectorises.
+                        let hi = k.iter().fold(0u32, |m, &x| m.max(x as u32));
+                        if k.is_empty() || (hi as usize) < n_values {
                             None
                         } else {
                             (0..k.len())
