@@ -41,6 +41,7 @@ pub mod expr;
 pub mod samples;
 pub mod series;
 
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -137,6 +138,8 @@ struct Alert {
     value: f64,
     /// When a firing alert's result last went missing (for `keep_firing_for`).
     keep_since: Option<i64>,
+    /// The last evaluation whose result had this alert's label set.
+    seen: i64,
 }
 
 struct CompiledRule {
@@ -144,8 +147,8 @@ struct CompiledRule {
     expr: Expr,
     for_ms: i64,
     keep_ms: i64,
-    /// Active alerts by label hash; ordered so that changes come out in a stable order.
-    alerts: BTreeMap<u64, Alert>,
+    /// Active alerts by label hash (changes come out sorted by it, see `update_alerts`).
+    alerts: FxMap<u64, Alert>,
     last_error: Option<String>,
 }
 
@@ -431,7 +434,7 @@ impl MetricEngine {
                 expr: parsed,
                 for_ms: spec.for_ms,
                 keep_ms: spec.keep_firing_for_ms,
-                alerts: BTreeMap::new(),
+                alerts: FxMap::default(),
                 last_error: None,
             });
         }
@@ -1117,10 +1120,12 @@ impl MetricEngine {
             .rules
             .iter()
             .map(|r| {
-                let list = r
-                    .alerts
-                    .values()
-                    .map(|a| SavedAlert {
+                // In label-hash order, so that equal state saves to equal JSON.
+                let mut by_key: Vec<(&u64, &Alert)> = r.alerts.iter().collect();
+                by_key.sort_unstable_by_key(|(k, _)| **k);
+                let list = by_key
+                    .into_iter()
+                    .map(|(_, a)| SavedAlert {
                         labels: a
                             .labels
                             .iter()
@@ -1178,6 +1183,7 @@ impl MetricEngine {
                         fired_at: a.fired_at,
                         value: a.value.unwrap_or(f64::NAN),
                         keep_since: a.keep_since,
+                        seen: i64::MIN,
                     },
                 );
             }
@@ -1275,6 +1281,9 @@ fn bucket_rows(
 }
 
 /// Prometheus' alerting-rule state machine for one evaluation of one rule.
+///
+/// Changes come out in a stable order: first the new (pending) alerts in the order of the
+/// result, then the firing and resolved ones by label hash.
 fn update_alerts(
     rule: &mut CompiledRule,
     ri: usize,
@@ -1283,63 +1292,56 @@ fn update_alerts(
     result: Vec<eval::El>,
     changes: &mut Vec<AlertChange>,
 ) {
-    let mut present: FxMap<u64, ()> = FxMap::default();
     for el in result {
         let key = el.lbl.hash_no_name(ctx.series);
-        if present.insert(key, ()).is_some() {
-            continue; // two results with one label set: the first counts, as in Prometheus' dedup
-        }
-        match rule.alerts.get_mut(&key) {
-            Some(a) => {
+        match rule.alerts.entry(key) {
+            Entry::Occupied(mut o) => {
+                let a = o.get_mut();
+                if a.seen == t {
+                    continue; // two results with one label set: the first counts, as in Prometheus' dedup
+                }
+                a.seen = t;
                 a.value = el.v;
                 a.keep_since = None;
             }
-            None => {
-                rule.alerts.insert(
-                    key,
-                    Alert {
-                        labels: el.lbl.drop_name().to_set(ctx.series),
-                        state: AlertState::Pending,
-                        active_at: t,
-                        fired_at: None,
-                        value: el.v,
-                        keep_since: None,
-                    },
-                );
+            Entry::Vacant(v) => {
+                let a = v.insert(Alert {
+                    labels: el.lbl.drop_name().to_set(ctx.series),
+                    state: AlertState::Pending,
+                    active_at: t,
+                    fired_at: None,
+                    value: el.v,
+                    keep_since: None,
+                    seen: t,
+                });
                 if rule.for_ms > 0 {
-                    let a = &rule.alerts[&key];
                     changes.push(change(a, ri, t, AlertState::Pending, None));
                 }
             }
         }
     }
-    let mut gone = Vec::new();
-    for (key, a) in rule.alerts.iter_mut() {
-        if !present.contains_key(key) {
-            if a.state == AlertState::Pending {
-                gone.push(*key);
-                changes.push(change(a, ri, t, AlertState::Resolved, Some(t)));
-                continue;
-            }
-            if rule.keep_ms > 0 {
+    let (for_ms, keep_ms) = (rule.for_ms, rule.keep_ms);
+    let mut later: Vec<(u64, AlertChange)> = Vec::new();
+    rule.alerts.retain(|&key, a| {
+        if a.seen != t {
+            if a.state == AlertState::Firing && keep_ms > 0 {
                 let since = *a.keep_since.get_or_insert(t);
-                if t - since < rule.keep_ms {
-                    continue;
+                if t - since < keep_ms {
+                    return true;
                 }
             }
-            gone.push(*key);
-            changes.push(change(a, ri, t, AlertState::Resolved, Some(t)));
-            continue;
+            later.push((key, change(a, ri, t, AlertState::Resolved, Some(t))));
+            return false;
         }
-        if a.state == AlertState::Pending && t - a.active_at >= rule.for_ms {
+        if a.state == AlertState::Pending && t - a.active_at >= for_ms {
             a.state = AlertState::Firing;
             a.fired_at = Some(t);
-            changes.push(change(a, ri, t, AlertState::Firing, None));
+            later.push((key, change(a, ri, t, AlertState::Firing, None)));
         }
-    }
-    for key in gone {
-        rule.alerts.remove(&key);
-    }
+        true
+    });
+    later.sort_unstable_by_key(|(key, _)| *key);
+    changes.extend(later.into_iter().map(|(_, c)| c));
 }
 
 fn change(a: &Alert, rule: usize, t: i64, state: AlertState, resolved: Option<i64>) -> AlertChange {

@@ -178,6 +178,21 @@ pub fn exposition_batch(
     Ok(out.finish())
 }
 
+/// Whether every key is in `0..n_values` (null slots included: a key under a null is
+/// almost always 0; when it is not, the caller looks closer).
+fn keys_in_range(keys: &[i32], n_values: usize) -> bool {
+    // `0 <= k <= n - 1` as one sign test of `k | (n - 1 - k)`: plain SSE2 integer ops, which
+    // the compiler vectorises on any x86-64 (an unsigned max needs SSE4.1).
+    let Ok(last) = i32::try_from(n_values.min(i32::MAX as usize + 1).wrapping_sub(1)) else {
+        return keys.is_empty();
+    };
+    keys.chunks(1024).all(|c| {
+        c.iter()
+            .fold(0i32, |acc, &k| acc | k | last.wrapping_sub(k))
+            >= 0
+    })
+}
+
 /// The keys of a dictionary column as value indices.
 pub enum DictKeys {
     I32(ScalarBuffer<i32>),
@@ -213,6 +228,18 @@ pub enum StrColumn<'a> {
 
 impl<'a> StrColumn<'a> {
     pub fn new(array: &'a dyn Array, what: &str) -> Result<StrColumn<'a>, ArrowError> {
+        StrColumn::with_used(array, what, 0..array.len(), &|i| format!("{what}: row {i}"))
+    }
+
+    /// A column of which only the slots `used` are read (the entries of a sliced map's
+    /// rows: its children are not sliced with it), their dictionary keys checked; `place`
+    /// names slot `i` in an error.
+    pub fn with_used(
+        array: &'a dyn Array,
+        what: &str,
+        used: std::ops::Range<usize>,
+        place: &dyn Fn(usize) -> String,
+    ) -> Result<StrColumn<'a>, ArrowError> {
         Ok(match array.data_type() {
             DataType::Utf8 => StrColumn::Utf8(array.as_string::<i32>()),
             DataType::LargeUtf8 => StrColumn::Large(array.as_string::<i64>()),
@@ -239,25 +266,20 @@ impl<'a> StrColumn<'a> {
                     (k < 0 || k >= n_values as i128) && nulls.is_none_or(|n| n.is_valid(i))
                 };
                 let found = match &keys {
-                    DictKeys::I32(k) => {
-                        // One unsigned max (a negative key is a huge one): a pass the
-                        // compiler vectorises.
-                        let hi = k.iter().fold(0u32, |m, &x| m.max(x as u32));
-                        if k.is_empty() || (hi as usize) < n_values {
-                            None
-                        } else {
-                            (0..k.len())
-                                .find(|&i| bad(i, i128::from(k[i])))
-                                .map(|i| (i, i128::from(k[i])))
-                        }
-                    }
-                    DictKeys::Wide(k) => (0..k.len())
+                    DictKeys::I32(k) if keys_in_range(&k[used.clone()], n_values) => None,
+                    DictKeys::I32(k) => used
+                        .clone()
+                        .find(|&i| bad(i, i128::from(k[i])))
+                        .map(|i| (i, i128::from(k[i]))),
+                    DictKeys::Wide(k) => used
+                        .clone()
                         .find(|&i| bad(i, k[i] as i128))
                         .map(|i| (i, k[i] as i128)),
                 };
-                if let Some((row, key)) = found {
+                if let Some((slot, key)) = found {
                     return Err(ArrowError::InvalidArgumentError(format!(
-                        "{what}: row {row}: dictionary key {key} is out of range ({n_values} values)"
+                        "{}: dictionary key {key} is out of range ({n_values} values)",
+                        place(slot)
                     )));
                 }
                 StrColumn::Dict {
@@ -474,10 +496,34 @@ impl<'a> SampleColumns<'a> {
             })?),
         };
         let (label_keys, label_values) = match labels {
-            Some(m) => (
-                StrColumn::new(m.keys().as_ref(), "labels keys")?,
-                StrColumn::new(m.values().as_ref(), "labels values")?,
-            ),
+            Some(m) => {
+                // A sliced map keeps its whole children: only this batch's entries are read
+                // (and checked), and an error names the row of the entry.
+                let o = m.value_offsets();
+                let used = o[0] as usize..o[o.len() - 1] as usize;
+                let row = |part: &'static str| {
+                    move |entry: usize| {
+                        let row = o
+                            .partition_point(|&x| x as usize <= entry)
+                            .saturating_sub(1);
+                        format!("column 'labels': row {row}: {part}")
+                    }
+                };
+                (
+                    StrColumn::with_used(
+                        m.keys().as_ref(),
+                        "labels keys",
+                        used.clone(),
+                        &row("key"),
+                    )?,
+                    StrColumn::with_used(
+                        m.values().as_ref(),
+                        "labels values",
+                        used,
+                        &row("value"),
+                    )?,
+                )
+            }
             None => (StrColumn::Null, StrColumn::Null),
         };
         Ok(SampleColumns {

@@ -985,3 +985,102 @@ fn a_null_among_the_name_dictionary_makes_its_rows_invalid() {
     assert_eq!(summary(&changes), [(0, "firing", "a".into(), 0)]);
     assert_eq!(e.last_evaluation(), Some(0));
 }
+
+/// `raw_dict_batch` with a one-label map per row (`cpu` = `cpus[value key]`), its value keys
+/// unchecked by Arrow.
+fn labelled_raw_batch(minutes: &[i64], host_keys: &[i32], cpu_keys: &[i32]) -> RecordBatch {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Int32Array, MapArray, StructArray};
+    let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a", "b"]));
+    let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["m"]));
+    let zeros = vec![0; minutes.len()];
+    let base = raw_dict_batch(minutes, &zeros, names, host_keys, hosts, 9.0);
+    let dict = |keys: &[i32], values: Vec<&str>| -> ArrayRef {
+        let values: ArrayRef = Arc::new(arrow_array::StringArray::from(values));
+        // SAFETY: as in `raw_dict_batch`: keys the readers must check themselves.
+        Arc::new(unsafe {
+            DictionaryArray::<Int32Type>::new_unchecked(Int32Array::from(keys.to_vec()), values)
+        })
+    };
+    let keys = dict(&zeros, vec!["cpu"]);
+    let values = dict(cpu_keys, vec!["0", "1"]);
+    let field = |name: &str, a: &ArrayRef, nullable: bool| {
+        Arc::new(arrow_schema::Field::new(
+            name,
+            a.data_type().clone(),
+            nullable,
+        ))
+    };
+    let entries = StructArray::from(vec![
+        (field("key", &keys, false), keys.clone()),
+        (field("value", &values, true), values.clone()),
+    ]);
+    let offsets: Vec<i32> = (0..=minutes.len() as i32).collect();
+    let map = MapArray::try_new(
+        Arc::new(arrow_schema::Field::new(
+            "entries",
+            entries.data_type().clone(),
+            false,
+        )),
+        arrow_buffer::OffsetBuffer::new(offsets.into()),
+        entries,
+        None,
+        false,
+    )
+    .unwrap();
+    let (schema, mut columns, _) = base.into_parts();
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    let map: ArrayRef = Arc::new(map);
+    fields.push(field("labels", &map, true));
+    columns.push(map);
+    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap()
+}
+
+#[test]
+fn a_label_key_out_of_range_names_its_row_and_a_slice_reads_only_its_own_entries() {
+    // Row 3's label value key points past the dictionary ("0", "1").
+    let batch = labelled_raw_batch(&[0, 0, 1, 1, 2], &[0, 1, 0, 1, 0], &[0, 1, 0, 5, 1]);
+    let mut e = engine(&[("R", "m > 5", 0, 0)]);
+    let err = e.ingest(&batch).unwrap_err().to_string();
+    assert!(
+        err.contains("column 'labels': row 3: value: dictionary key 5 is out of range"),
+        "{err}"
+    );
+    assert_eq!(e.stats().samples, 0, "nothing taken in");
+    // A slice keeps the map's whole children; the slices without row 3 are fine, the one
+    // with it names the row within the slice.
+    assert!(e.ingest(&batch.slice(0, 3)).is_ok());
+    let err = e.ingest(&batch.slice(2, 2)).unwrap_err().to_string();
+    assert!(err.contains("row 1: value: dictionary key 5"), "{err}");
+    assert!(e.ingest(&batch.slice(4, 1)).is_ok());
+    assert_eq!(e.stats().samples, 4);
+    assert_eq!(e.stats().series, 3, "a/0, b/1, a/1");
+}
+
+#[test]
+fn two_results_with_one_label_set_make_one_alert_valued_by_the_first() {
+    // `m{host="a"}` and `n{host="a"}` are one label set once the name is dropped: one
+    // alert, its value from the first result (series order), its state moved once per step.
+    let mut e = engine(&[("R", "{__name__=~\"m|n\"} > 5", 60, 0)]);
+    let mut rows: Vec<S> = Vec::new();
+    for minute in 0..4 {
+        rows.push((minute * 60, "m", &[("host", "a")], 9.0));
+        rows.push((minute * 60, "n", &[("host", "a")], 7.0));
+    }
+    rows.push((4 * 60, "m", &[("host", "a")], 1.0));
+    rows.push((4 * 60, "n", &[("host", "a")], 1.0));
+    rows.push((5 * 60, "m", &[("host", "a")], 1.0));
+    let changes = e.ingest(&batch(&rows)).unwrap();
+    let got: Vec<(i64, &str, f64)> = changes
+        .iter()
+        .map(|c| (c.ts_ms / MIN, c.state.as_str(), c.value))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "pending", 9.0),
+            (1, "firing", 9.0),
+            (4, "resolved", 9.0)
+        ]
+    );
+}
