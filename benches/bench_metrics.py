@@ -15,7 +15,10 @@ What is measured (opsengine = ``opsengine._core.MetricEvaluator``, fed Arrow bat
 - labels: the same threshold rule with a one-label map per row, keys and values
   dictionary-encoded; and the interning of those label sets to series ids alone (a rule
   whose selector matches none of the series, so every row is resolved and none is kept);
-- rules: 1,000 rules over 100 metrics × 1,000 series each, one evaluation pass (seconds).
+- rules: 1,000 rules over 100 metrics × 1,000 series each, one evaluation pass (seconds);
+- machine ceilings: numpy reading the 24 bytes per sample every rule reads, and writing one
+  16-byte slot per sample into per-series state the size of the windows' ring buffers (the
+  bare memory traffic of the targets, no rule work).
 
 The engines do not compute identical outputs: opsengine evaluates each series once per
 1-minute step (what a rule needs), the peers compute a value per sample (rolling) or per
@@ -246,7 +249,40 @@ def bench(args: argparse.Namespace) -> dict:
     )
 
     results["1000 rules"] = bench_rules(series)
+    results["machine ceilings"] = bench_ceilings(table, repeat)
     return results
+
+
+def bench_ceilings(table: pa.Table, repeat: int) -> dict:
+    """What this machine does with the bare memory traffic of the targets, no rule work:
+    reading the columns every rule reads (ts, value and the two dictionary keys: 24 bytes
+    per sample), and writing one 16-byte slot per sample into per-series state the size of
+    a window's ring buffers, in the samples' own series order."""
+    n = table.num_rows
+    series = int(table.column("sid").to_numpy().max()) + 1
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    value = table.column("value").to_numpy()
+    host = table.column("host").combine_chunks().indices.to_numpy()
+    name = table.column("name").combine_chunks().indices.to_numpy()
+    sid = table.column("sid").to_numpy().astype(np.int64)
+    out: dict[str, float] = {}
+    secs = timed(lambda: (ts.max(), value.sum(), host.max(), name.max()), repeat)
+    out["read 24 B/sample (M samples/s)"] = n / secs / 1e6
+    print(
+        f"  ceiling: reading ts+value+host+name (24 B/sample): {n / secs / 1e6:,.0f} M "
+        f"samples/s ({24 * n / secs / 1e9:.1f} GB/s)"
+    )
+    rounds = np.arange(n, dtype=np.int64) // max(1, series)
+    for slots, label in ((1, "newest sample"), (30, "5m of 10 s samples"), (360, "1h")):
+        state = np.zeros(series * slots * 2)
+        index = (sid * slots + rounds % slots) * 2
+        secs = timed(lambda s=state, i=index: s.__setitem__(i, value), repeat)
+        out[f"scatter {slots} slots (M samples/s)"] = n / secs / 1e6
+        print(
+            f"  ceiling: one 16-B write per sample into {label} per series "
+            f"({series * slots * 16 / 1e6:,.1f} MB): {n / secs / 1e6:,.0f} M samples/s"
+        )
+    return out
 
 
 def bench_rules(series: int) -> dict:
