@@ -112,3 +112,93 @@ def test_retention_between_a_commit_and_the_catalogue_update_loses_no_series(tmp
         engine.ingest_metrics(samples([(NOW, "backfill", "load1", 2.0)]))
         rows = engine.query("SELECT host, value FROM metrics").to_pylist()
         assert rows == [{"host": "backfill", "value": 2.0}]
+
+
+def test_finished_incidents_age_out_with_their_timeline_and_leave_the_index(tmp_path):
+    old, recent = NOW - timedelta(days=500), NOW - timedelta(days=10)
+    with Engine(tmp_path / "i.duckdb", quiet_settings(), admin_channel=False) as engine:
+        svc = engine.incidents
+        index = svc.load_index()
+        assert index.wait(60), index.error
+
+        def finished(title: str, at: datetime, *, close: bool) -> int:
+            incident_id = svc.create(title, actor="alice", at=at)
+            svc.add_note(incident_id, "looked into it", actor="alice", at=at)
+            svc.resolve(incident_id, actor="alice", at=at + timedelta(hours=1))
+            if close:
+                svc.close(incident_id, actor="alice", at=at + timedelta(hours=2))
+            return incident_id
+
+        gone_closed = finished("disk full on db1", old, close=True)
+        gone_resolved = finished("api 5xx", old, close=False)
+        kept_recent = finished("cert expiry", recent, close=True)
+        kept_linked = finished("memory leak", old, close=True)
+        kept_open = svc.create("slow queries", actor="alice", at=old)
+        engine.problems.create_problem(
+            "leaking worker", actor="alice", incident_ids=[kept_linked], at=old
+        )
+        with engine.store.transaction() as cur:
+            # A notification the notifier still has to send keeps its incident.
+            cur.execute(
+                "INSERT INTO notifications (key, incident_id, channel, reason, payload, state, "
+                "attempts, created_at) VALUES ('k1', ?, 'ops', 'resolved', '{}', 'pending', 0, ?)",
+                [kept_recent, old],
+            )
+            # A sent one goes with its incident, attempts included.
+            cur.execute(
+                "INSERT INTO notifications (key, incident_id, channel, reason, payload, state, "
+                "attempts, created_at) VALUES ('k2', ?, 'ops', 'triggered', '{}', 'sent', 1, ?)",
+                [gone_closed, old],
+            )
+            cur.execute(
+                "INSERT INTO notification_attempts VALUES ('k2', 1, ?, 'sent', NULL)", [old]
+            )
+
+        report = engine.maintenance(now=NOW)
+
+        assert report.deleted["incidents"] == 2
+        left = {r["id"] for r in engine.query("SELECT id FROM incidents").to_pylist()}
+        assert left == {kept_recent, kept_linked, kept_open}
+        for table in ("incident_events", "notifications"):
+            ids = engine.query(f"SELECT DISTINCT incident_id AS i FROM {table}").to_pylist()
+            assert {r["i"] for r in ids} <= left, table
+        assert engine.query("SELECT count(*) AS n FROM notification_attempts").to_pylist() == [
+            {"n": 0}
+        ]
+        # The in-memory list (what the API serves) forgot them with the commit.
+        assert svc.lists_from_memory
+        listed = {i["id"] for i in svc.list(limit=100)}
+        assert listed == left
+        assert gone_resolved not in listed
+        # Nothing left to prune: a second pass deletes nothing.
+        assert engine.maintenance(now=NOW).deleted["incidents"] == 0
+
+
+def test_resolved_alerts_and_the_audit_log_age_out(tmp_path):
+    with Store(tmp_path / "a.duckdb") as store:
+        with store.transaction() as cur:
+            for fp, state, days in (
+                ("a", "resolved", 500),
+                ("b", "resolved", 5),
+                ("c", "firing", 500),
+            ):
+                since = NOW - timedelta(days=days)
+                cur.execute(
+                    "INSERT INTO alerts (fingerprint, rule, state, active_since, resolved_at, "
+                    "source, updated_at) VALUES (?, 'r', ?, ?, ?, 'metric', ?)",
+                    [fp, state, since, since if state == "resolved" else None, since],
+                )
+            for days in (400, 30):
+                cur.execute(
+                    "INSERT INTO audit_log (ts, actor, action, outcome) "
+                    "VALUES (?, 'k1', 'POST /api/v1/silences', 'ok')",
+                    [NOW - timedelta(days=days)],
+                )
+        deleted = apply_retention(store, RetentionSettings(), now=NOW)
+        assert deleted["alerts"] == 1
+        assert deleted["audit_log"] == 1
+        left = store.query("SELECT fingerprint FROM alerts ORDER BY 1").to_pylist()
+        assert left == [{"fingerprint": "b"}, {"fingerprint": "c"}], "a firing alert stays"
+        # 0 days keeps everything.
+        kept = apply_retention(store, RetentionSettings(alerts_days=0, audit_days=0), now=NOW)
+        assert "alerts" not in kept and "audit_log" not in kept

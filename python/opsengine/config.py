@@ -26,6 +26,11 @@ class RetentionSettings:
     metrics_days: int = 15
     metrics_1m_days: int = 400
     probes_days: int = 90
+    # Resolved alert instances (`alerts` rows whose resolved_at is older).
+    alerts_days: int = 400
+    # Resolved or closed incidents no problem links, with their timeline and notifications.
+    incidents_days: int = 400
+    audit_days: int = 365
     # `opsengine run` rolls up and applies retention this often (seconds; 0 = never).
     interval_s: int = 3600
 

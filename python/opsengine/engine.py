@@ -154,7 +154,11 @@ class Engine:
     def maintenance(self, now: datetime | None = None) -> MaintenanceReport:
         """Roll up metrics and apply retention (``[retention]``); ``now`` for replays."""
         return run_maintenance(
-            self.store, self.settings.retention, now, forget_series=self.metrics.series.forget
+            self.store,
+            self.settings.retention,
+            now,
+            forget_series=self.metrics.series.forget,
+            prune_incidents=self.incidents.prune,
         )
 
     def query(self, sql: str, params: list | dict | None = None) -> pa.Table:

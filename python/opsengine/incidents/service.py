@@ -35,6 +35,7 @@ from opsengine.incidents.model import (
     check_transition,
     priority,
 )
+from opsengine.incidents.retention import delete_finished
 from opsengine.incidents.rows import MAP_PARAM, bounded_text, dumps, fetch_dicts, map_args, utc
 from opsengine.store import Store
 
@@ -440,6 +441,18 @@ class IncidentService:
             return
         with self.transaction() as own:
             self.add_event(own, incident_id, ts, "system", kind, detail)
+
+    def prune(self, before: datetime) -> int:
+        """Delete incidents resolved or closed before ``before`` with their timeline,
+        links and notifications (:mod:`opsengine.incidents.retention`); returns how many.
+        The in-memory index drops them with the commit."""
+        with self.transaction() as cur:
+            ids = delete_finished(cur, before)
+            for incident_id in ids:
+                self._mark_changed(incident_id)
+        if ids:
+            log.info("retention: deleted %d incidents finished before %s", len(ids), before)
+        return len(ids)
 
     # -- reads ---------------------------------------------------------------
     def row(self, incident_id: int) -> dict[str, Any]:

@@ -4,8 +4,10 @@ Roll-ups cover whole minutes only, up to a watermark kept in ``engine_state``,
 so running maintenance twice never counts a sample twice. Beyond the time-stamped
 history, retention also removes series left without samples (``metric_series``; the
 writer's catalogue is told under the store's write lock, so a series that reports again is
-written again). ``opsengine run`` runs all of it every ``[retention] interval_s``
-(``sources/runner.py``).
+written again), resolved alert instances and the audit log age out, and finished
+incidents go with their timeline (through the incident service, see
+``incidents/retention.py``). ``opsengine run`` runs all of it every
+``[retention] interval_s`` (``sources/runner.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ _RETAINED = {
     "metrics_1m": ("ts", "metrics_1m_days"),
     "log_template_counts_1m": ("minute", "metrics_1m_days"),
     "probe_results": ("ts", "probes_days"),
+    "audit_log": ("ts", "audit_days"),
+}
+
+#: Tables whose rows age out only once finished: (time column, setting, condition).
+_RETAINED_WHEN = {
+    "alerts": ("resolved_at", "alerts_days", "state = 'resolved'"),
 }
 
 #: Tables reported under the name users query them by.
@@ -89,6 +97,15 @@ def apply_retention(
                 continue
             cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [now - timedelta(days=days)])
             deleted[_REPORTED_AS.get(table, table)] = int(cur.fetchone()[0])
+        for table, (column, setting, condition) in _RETAINED_WHEN.items():
+            days = getattr(retention, setting)
+            if days <= 0:
+                continue
+            cur.execute(
+                f"DELETE FROM {table} WHERE {condition} AND {column} < ?",
+                [now - timedelta(days=days)],
+            )
+            deleted[table] = int(cur.fetchone()[0])
     deleted["metric_series"] = (
         _drop_empty_series(store, forget_series) if deleted.get("metrics") else 0
     )
@@ -137,9 +154,15 @@ def run_maintenance(
     now: datetime | None = None,
     *,
     forget_series: Callable[[Iterable[int]], None] | None = None,
+    prune_incidents: Callable[[datetime], int] | None = None,
 ) -> MaintenanceReport:
+    """Roll-ups, retention of every table, and a checkpoint. ``prune_incidents(cutoff)``
+    deletes finished incidents (the incident service, which keeps its index in step)."""
     rolled = roll_up_metrics(store, now)
     deleted = apply_retention(store, retention, now, forget_series=forget_series)
+    if prune_incidents is not None and retention.incidents_days > 0:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention.incidents_days)
+        deleted["incidents"] = prune_incidents(cutoff)
     with store.write_lock:  # no write runs on another thread meanwhile
         store.conn.execute("CHECKPOINT")
     return MaintenanceReport(rolled, deleted)
