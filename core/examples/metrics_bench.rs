@@ -146,6 +146,8 @@ fn main() {
             // The same rows with a threshold no sample passes: no alert state at all.
             "quiet" => ("m > 1000", 300_000, "m", false, false),
             "avg" => ("avg_over_time(m[5m]) > 85", 0, "m", false, false),
+            "avg1m" => ("avg_over_time(m[1m]) > 85", 0, "m", false, false),
+            "avg1h" => ("avg_over_time(m[1h]) > 85", 0, "m", false, false),
             "rate" => ("rate(c[1m]) > 1000", 0, "c", true, false),
             "zscore" => ("zscore_over_time(m[1h]) > 3", 0, "m", false, false),
             "labels" => ("m > 90", 300_000, "m", false, true),
