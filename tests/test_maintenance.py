@@ -116,12 +116,13 @@ def test_retention_between_a_commit_and_the_catalogue_update_loses_no_series(tmp
 
 def test_finished_incidents_age_out_with_their_timeline_and_leave_the_index(tmp_path):
     old, recent = NOW - timedelta(days=500), NOW - timedelta(days=10)
-    with Engine(tmp_path / "i.duckdb", quiet_settings(), admin_channel=False) as engine:
+    path = tmp_path / "i.duckdb"
+    with Engine(path, quiet_settings(), admin_channel=False) as engine:
         svc = engine.incidents
         index = svc.load_index()
         assert index.wait(60), index.error
 
-        def finished(title: str, at: datetime, *, close: bool) -> int:
+        def finished(title: str, at: datetime, *, close: bool = True) -> int:
             incident_id = svc.create(title, actor="alice", at=at)
             svc.add_note(incident_id, "looked into it", actor="alice", at=at)
             svc.resolve(incident_id, actor="alice", at=at + timedelta(hours=1))
@@ -129,49 +130,69 @@ def test_finished_incidents_age_out_with_their_timeline_and_leave_the_index(tmp_
                 svc.close(incident_id, actor="alice", at=at + timedelta(hours=2))
             return incident_id
 
-        gone_closed = finished("disk full on db1", old, close=True)
-        gone_resolved = finished("api 5xx", old, close=False)
-        kept_recent = finished("cert expiry", recent, close=True)
-        kept_linked = finished("memory leak", old, close=True)
-        kept_open = svc.create("slow queries", actor="alice", at=old)
+        kept = {
+            finished("cert expiry", recent),
+            finished("memory leak", old),  # a problem links it
+            finished("paged, not yet delivered", old),  # a notification still pending
+            finished("escalating", old),  # an escalation still active
+            finished("reviewed yesterday", old),  # a late note
+            svc.create("slow queries", actor="alice", at=old),  # still open
+        }
+        linked, pending, escalating, reviewed = sorted(kept)[1:5]
         engine.problems.create_problem(
-            "leaking worker", actor="alice", incident_ids=[kept_linked], at=old
+            "leaking worker", actor="alice", incident_ids=[linked], at=old
         )
+        svc.add_note(reviewed, "post-mortem done", actor="bob", at=recent)
+        gone_closed = finished("disk full on db1", old)
+        # Past the index's bulk threshold, and the highest ids are among the deleted ones.
+        gone_many = [finished(f"api 5xx #{i}", old, close=i % 2 == 0) for i in range(70)]
         with engine.store.transaction() as cur:
-            # A notification the notifier still has to send keeps its incident.
-            cur.execute(
-                "INSERT INTO notifications (key, incident_id, channel, reason, payload, state, "
-                "attempts, created_at) VALUES ('k1', ?, 'ops', 'resolved', '{}', 'pending', 0, ?)",
-                [kept_recent, old],
-            )
-            # A sent one goes with its incident, attempts included.
-            cur.execute(
-                "INSERT INTO notifications (key, incident_id, channel, reason, payload, state, "
-                "attempts, created_at) VALUES ('k2', ?, 'ops', 'triggered', '{}', 'sent', 1, ?)",
-                [gone_closed, old],
-            )
+            for key, incident_id, state in (
+                ("k1", pending, "pending"),
+                ("k2", gone_closed, "sent"),
+            ):
+                cur.execute(
+                    "INSERT INTO notifications (key, incident_id, channel, reason, payload, "
+                    "state, attempts, created_at) VALUES (?, ?, 'ops', 'resolved', '{}', ?, 0, ?)",
+                    [key, incident_id, state, old],
+                )
+            # A sent notification goes with its incident, attempts included.
             cur.execute(
                 "INSERT INTO notification_attempts VALUES ('k2', 1, ?, 'sent', NULL)", [old]
             )
+            cur.execute(
+                "INSERT INTO escalations VALUES (?, 'default', 0, 0, ?, 'active')",
+                [escalating, NOW],
+            )
+        top_event = engine.query("SELECT max(id) AS m FROM incident_events").to_pylist()[0]["m"]
 
         report = engine.maintenance(now=NOW)
 
-        assert report.deleted["incidents"] == 2
+        assert report.deleted["incidents"] == 71
         left = {r["id"] for r in engine.query("SELECT id FROM incidents").to_pylist()}
-        assert left == {kept_recent, kept_linked, kept_open}
-        for table in ("incident_events", "notifications"):
+        assert left == kept
+        for table in ("incident_events", "notifications", "escalations"):
             ids = engine.query(f"SELECT DISTINCT incident_id AS i FROM {table}").to_pylist()
             assert {r["i"] for r in ids} <= left, table
-        assert engine.query("SELECT count(*) AS n FROM notification_attempts").to_pylist() == [
-            {"n": 0}
-        ]
-        # The in-memory list (what the API serves) forgot them with the commit.
+        assert engine.query("SELECT key FROM notification_attempts").to_pylist() == []
+        # The in-memory list (what the API serves) forgot them with the commit, the
+        # per-state lists too.
         assert svc.lists_from_memory
-        listed = {i["id"] for i in svc.list(limit=100)}
-        assert listed == left
-        assert gone_resolved not in listed
+        assert {i["id"] for i in svc.list(limit=1000)} == left
+        closed = engine.query("SELECT id FROM incidents WHERE state = 'closed'").to_pylist()
+        assert {i["id"] for i in svc.list(state="closed", limit=1000)} == {r["id"] for r in closed}
+        assert len(closed) == 5
         # Nothing left to prune: a second pass deletes nothing.
         assert engine.maintenance(now=NOW).deleted["incidents"] == 0
+    # After a restart, ids carry on past the deleted ones: webhooks and tickets elsewhere
+    # know incidents by id.
+    with Engine(path, quiet_settings(), admin_channel=False) as engine:
+        new_id = engine.incidents.create("after restart", actor="alice", at=NOW)
+        assert new_id > max(gone_many)
+        events = engine.query(
+            "SELECT min(id) AS m FROM incident_events WHERE incident_id = ?", [new_id]
+        ).to_pylist()
+        assert events[0]["m"] > top_event
 
 
 def test_resolved_alerts_and_the_audit_log_age_out(tmp_path):

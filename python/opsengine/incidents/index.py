@@ -57,6 +57,7 @@ SHARED_TEXT = frozenset(
      "host", "assignee"}
 )  # fmt: skip
 RELOAD_CHUNK = 1_000  # ids per reload statement (bound parameters)
+BULK_DROP = 64  # past this many deleted incidents in one reload, lists are filtered once
 
 
 def time_key(ts: datetime) -> int:
@@ -277,6 +278,11 @@ class IncidentIndex:
                 self._pending.update(fresh)
                 return
             try:
+                gone = [i for i, row in fresh.items() if row is None]
+                if len(gone) > BULK_DROP:
+                    # Deleted by retention (the oldest first): one pass per list, where one
+                    # `del` per incident would shift each list once per incident.
+                    self._drop_many(gone)
                 for incident_id, row in fresh.items():
                     self._drop(incident_id)
                     if row is not None:
@@ -332,6 +338,29 @@ class IncidentIndex:
             _remove(keys, key)
             if not keys:
                 del self._by[column][value]  # values come and go (hosts): keep the map bounded
+
+    def _drop_many(self, ids: list[int]) -> None:
+        gone: set[int] = set()
+        per_list: dict[tuple[str, Any], set[int]] = {}
+        for incident_id in ids:
+            row = self._rows.pop(incident_id, None)
+            if row is None:
+                continue
+            key = self._key(row)
+            gone.add(key)
+            for column, value in zip(FILTER_COLUMNS, self._filter_values(row), strict=True):
+                if value is not None:
+                    per_list.setdefault((column, value), set()).add(key)
+        before = len(self._order)
+        self._order = [k for k in self._order if k not in gone]
+        if before - len(self._order) != len(gone):
+            raise IncidentIndexError("dropped keys are not in the index (changed behind its back)")
+        for (column, value), keys in per_list.items():
+            kept = [k for k in self._by[column][value] if k not in keys]
+            if kept:
+                self._by[column][value] = kept
+            else:
+                del self._by[column][value]
 
     def __len__(self) -> int:
         return len(self._rows)

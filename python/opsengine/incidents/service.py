@@ -35,7 +35,7 @@ from opsengine.incidents.model import (
     check_transition,
     priority,
 )
-from opsengine.incidents.retention import delete_finished
+from opsengine.incidents.retention import BATCH, delete_finished, id_mark
 from opsengine.incidents.rows import MAP_PARAM, bounded_text, dumps, fetch_dicts, map_args, utc
 from opsengine.store import Store
 
@@ -130,11 +130,13 @@ class IncidentService:
             if table not in self._ids:
                 cur = self.store.cursor()
                 try:
-                    # Table names are this module's constants, never input.
+                    # Table names are this module's constants, never input. Retention may
+                    # have deleted the highest ids: counting goes on from its mark.
                     row = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+                    mark = id_mark(cur, table)
                 finally:
                     cur.close()
-                self._ids[table] = row[0]
+                self._ids[table] = max(row[0], mark)
             self._ids[table] += 1
             return self._ids[table]
 
@@ -446,13 +448,18 @@ class IncidentService:
         """Delete incidents resolved or closed before ``before`` with their timeline,
         links and notifications (:mod:`opsengine.incidents.retention`); returns how many.
         The in-memory index drops them with the commit."""
-        with self.transaction() as cur:
-            ids = delete_finished(cur, before)
-            for incident_id in ids:
-                self._mark_changed(incident_id)
-        if ids:
-            log.info("retention: deleted %d incidents finished before %s", len(ids), before)
-        return len(ids)
+        total = 0
+        while True:
+            with self.transaction() as cur:
+                ids = delete_finished(cur, before)
+                for incident_id in ids:
+                    self._mark_changed(incident_id)
+            total += len(ids)
+            if len(ids) < BATCH:
+                break
+        if total:
+            log.info("retention: deleted %d incidents finished before %s", total, before)
+        return total
 
     # -- reads ---------------------------------------------------------------
     def row(self, incident_id: int) -> dict[str, Any]:
