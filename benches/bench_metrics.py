@@ -256,8 +256,8 @@ def bench(args: argparse.Namespace) -> dict:
 def bench_ceilings(table: pa.Table, repeat: int) -> dict:
     """What this machine does with the bare memory traffic of the targets, no rule work:
     reading the columns every rule reads (ts, value and the two dictionary keys: 24 bytes
-    per sample), and writing one 16-byte slot per sample into per-series state the size of
-    a window's ring buffers, in the samples' own series order."""
+    per sample), and one write per sample (its value) into its series' 16-byte slot in
+    per-series state the size of a window's ring buffers, in the samples' own order."""
     n = table.num_rows
     series = int(table.column("sid").to_numpy().max()) + 1
     ts = table.column("ts").cast(pa.int64()).to_numpy()
@@ -279,7 +279,7 @@ def bench_ceilings(table: pa.Table, repeat: int) -> dict:
         secs = timed(lambda s=state, i=index: s.__setitem__(i, value), repeat)
         out[f"scatter {slots} slots (M samples/s)"] = n / secs / 1e6
         print(
-            f"  ceiling: one 16-B write per sample into {label} per series "
+            f"  ceiling: one write per sample into its 16-B slot, {label} per series "
             f"({series * slots * 16 / 1e6:,.1f} MB): {n / secs / 1e6:,.0f} M samples/s"
         )
     return out

@@ -50,6 +50,29 @@ def test_syslog_lines_without_pri_take_the_level_their_message_opens_with(engine
     assert _levels(engine) == expected
 
 
+def test_logfmt_lines_give_their_time_and_level(engine):
+    """Go services, Prometheus and Loki log in logfmt: the time and level come from their
+    pairs, and a logfmt message inside a syslog line gives its level too."""
+    lines = [
+        'ts=2026-12-01T10:00:00.250Z caller=scrape.go:1 level=warn msg="scrape failed"',
+        'time="2026-12-01T11:00:01+01:00" level=error msg="db down" err="dial tcp: refused"',
+        "Dec  1 10:00:02 web2 app[7]: level=info msg=started",
+        "2026-12-01T10:00:03Z web1 api[3]: cpu=3 loglevel=error is not a level",
+    ]
+    engine.ingest_logs(lines, source="logfmt")
+    rows = engine.query(
+        "SELECT strftime(ts AT TIME ZONE 'UTC', '%H:%M:%S.%g') AS t, level, message "
+        "FROM logs ORDER BY id"
+    ).to_pylist()
+    assert [(r["t"], r["level"]) for r in rows] == [
+        ("10:00:00.250", "warning"),
+        ("10:00:01.000", "error"),
+        ("10:00:02.000", "info"),
+        ("10:00:03.000", None),
+    ]
+    assert rows[0]["message"] == lines[0], "a logfmt line is its own message"
+
+
 def test_only_a_marked_first_word_is_a_level():
     """The core's rule for a message that opens with a level word, after either header."""
     messages = [

@@ -16,6 +16,7 @@
 //! | `[`       | Apache error log `[Www Mmm dd hh:mm:ss[.us] yyyy] [module:]level] [pid N[:tid M]] msg`; any other bracketed timestamp (`[10.30 16:49:06]`, `[2015-10-18 18:01:47,978]`, `[10/Oct/2000:13:55:36 -0700]`, `[1117838570]`) followed by the generic tail | `ApacheError` / `Generic` / `Iso8601` / `Epoch` |
 //! | `LABEL EPOCH YYYY.MM.DD NODE …` | "label + epoch" lines (BGL: `- 1117838570 2005.06.03 NODE 2005-06-03-15.42.50.363779 NODE RAS KERNEL INFO msg`; Thunderbird: `- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[2915]: msg`); the epoch field is the timestamp, NODE the host (`NULL` is no host) | `Epoch` |
 //! | digit     | numeric date-times: ISO 8601 / RFC 3339 (`2015-10-18 18:01:47,978`, `2003-10-11T22:14:15.003Z`, `+hh:mm`, `.`/`,` fractions), `YYYY/MM/DD`, `YYYYMMDD-h:m:s:ms` (HealthApp), `YYMMDD HHMMSS` (HDFS), `YY/MM/DD` (Spark), `MM/DD/YYYY`, `MM-DD` (Android, year-less), `MM.DD` (year-less), `DD.MM.YYYY`; epoch seconds (10 digits, optional fraction), milliseconds (13) or microseconds (16); the HPC layout `id node component state EPOCH flag msg` | `Iso8601` (`YYYY-MM-DD` forms) / `Generic` / `Epoch` |
+//! | `key=` | logfmt (`ts=2026-12-01T10:00:00.123Z caller=main.go:12 level=info msg="…"`, as Go services, Prometheus and Loki write): the time from `ts`, `time` or `timestamp` (RFC 3339 or epoch), the level from `level`, `lvl` or `severity`; the message is the whole line (its keys are what one searches) | `Logfmt` |
 //! | month name | BSD syslog as written by syslog daemons: `Jun 14 15:16:01 combo sshd(pam_unix)[19939]: msg` | `Rfc3164` |
 //! | weekday name | `ctime` lines: `Sun Dec 04 04:47:44 2005 msg` | `Generic` |
 //! | `[IWEF]MMDD` | glog: `I0517 12:34:56.123456  1234 file.cc:12] msg` | `Generic` |
@@ -39,7 +40,9 @@
 //!
 //! Syslog lines without PRI take their level from the start of the message
 //! when it is marked as one (`ERROR …`, `[warn] …`, `Error: …`; prose such as
-//! `Error loading x` is not); the message keeps that word.
+//! `Error loading x` is not); the message keeps that word. A message without a
+//! level from its header takes one from a logfmt `level=`/`lvl=` pair in its
+//! first 256 bytes (`Oct 11 22:14:15 web1 app[1]: level=warn msg=…`).
 //!
 //! Level words (any of UPPER, lower or Capitalised case): `emerg`, `emergency`,
 //! `panic` → emergency; `alert`; `crit`, `critical`, `fatal` → critical; `err`,
@@ -87,6 +90,7 @@ pub enum Format {
     Epoch,
     ApacheError,
     ApacheAccess,
+    Logfmt,
     Generic,
     #[default]
     Unparsed,
@@ -101,6 +105,7 @@ impl Format {
             Format::Epoch => "epoch",
             Format::ApacheError => "apache_error",
             Format::ApacheAccess => "apache_access",
+            Format::Logfmt => "logfmt",
             Format::Generic => "generic",
             Format::Unparsed => "unparsed",
         }
@@ -471,6 +476,29 @@ fn level_word(w: &[u8]) -> Option<Level> {
         | b"trace6" | b"trace7" | b"trace8" => Level::Trace,
         _ => return None,
     })
+}
+
+/// The level of a logfmt `level=`/`lvl=` pair (at the start or after a space; the value
+/// bare or quoted) in `msg`.
+fn logfmt_level(msg: &[u8]) -> Option<Level> {
+    for key in [&b"level="[..], b"lvl="] {
+        let mut from = 0;
+        while let Some(k) = memchr::memmem::find(&msg[from..], key) {
+            let at_key = from + k;
+            let vs = at_key + key.len();
+            if at_key == 0 || msg[at_key - 1] == b' ' {
+                let v = &msg[vs..];
+                let v = v.strip_prefix(b"\"").unwrap_or(v);
+                let end = v
+                    .iter()
+                    .position(|&c| c == b' ' || c == b'"')
+                    .unwrap_or(v.len());
+                return level_word(&v[..end]);
+            }
+            from = vs;
+        }
+    }
+    None
 }
 
 /// `[INFO]`, `INFO:`, `<info>` → the word inside.
@@ -1020,6 +1048,9 @@ pub fn parse_header(line: &[u8], opts: &ParseOptions) -> Header {
         let m = p.parse(s, &mut h);
         let m = skip_ws(b, m.min(end));
         h.message = sp(m, end);
+        if h.level.is_none() {
+            h.level = logfmt_level(sl(b, m, end.min(m + 256)));
+        }
     }
     h
 }
@@ -1056,6 +1087,9 @@ impl Parser<'_> {
             }
         }
         if c.is_ascii_alphabetic() {
+            if let Some(m) = self.logfmt(s, h) {
+                return m;
+            }
             if let Some(m) = self.bsd(s, h) {
                 return m;
             }
@@ -1709,6 +1743,71 @@ impl Parser<'_> {
         None
     }
 
+    /// A line of logfmt pairs (module docs): at least two `key=value` pairs from its
+    /// start, one of them a time or a level. The message is the whole line.
+    fn logfmt(&self, s: usize, h: &mut Header) -> Option<usize> {
+        let b = self.b;
+        let lim = b.len().min(s + 512);
+        let (mut i, mut pairs) = (s, 0);
+        let (mut ts, mut level) = (None, None);
+        while i < lim && pairs < 16 {
+            let ks = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-'))
+            {
+                i += 1;
+            }
+            if i == ks || at(b, i) != b'=' {
+                break;
+            }
+            let key = sl(b, ks, i);
+            let (vs, ve, next) = if at(b, i + 1) == b'"' {
+                let mut q = i + 2;
+                while q < b.len() && b[q] != b'"' {
+                    q += if b[q] == b'\\' { 2 } else { 1 };
+                }
+                if q >= b.len() {
+                    break; // an unclosed quote: not logfmt after all
+                }
+                (i + 2, q, q + 1)
+            } else {
+                let e = tok_end(b, i + 1);
+                (i + 1, e, e)
+            };
+            match key {
+                b"ts" | b"time" | b"timestamp" if ts.is_none() => ts = self.logfmt_time(vs, ve),
+                b"level" | b"lvl" | b"severity" if level.is_none() => {
+                    level = level_word(sl(b, vs, ve))
+                }
+                _ => {}
+            }
+            pairs += 1;
+            if next < b.len() && !is_ws(b[next]) {
+                break;
+            }
+            i = skip_sp(b, next);
+        }
+        if pairs < 2 || (ts.is_none() && level.is_none()) {
+            return None;
+        }
+        h.ts_us = ts;
+        h.level = level;
+        h.format = Format::Logfmt;
+        Some(s)
+    }
+
+    /// A logfmt time value spanning `vs..ve`: RFC 3339 (or another numeric date-time this
+    /// parser reads) or epoch seconds, milli- or microseconds.
+    fn logfmt_time(&self, vs: usize, ve: usize) -> Option<i64> {
+        let b = &self.b[..ve];
+        if let Some(dt) = parse_numeric_dt(b, vs).filter(|dt| dt.end == ve) {
+            return resolve(&dt.c, self.o);
+        }
+        parse_epoch(b, vs)
+            .filter(|&(_, e)| e == ve)
+            .map(|(us, _)| us)
+    }
+
     fn unparsed(&self, s: usize, h: &mut Header) -> usize {
         let te = tok_end(self.b, s);
         if let Some(lv) = level_word(strip_level_punct(sl(self.b, s, te))) {
@@ -2036,6 +2135,44 @@ mod tests {
         assert_eq!(h.ts_us, Some(ts(2015, 10, 18, 18, 1, 47)));
         let h = parse_header(b"1117838570 hello", &o);
         assert_eq!(h.ts_us, Some(1_117_838_570_000_000));
+    }
+
+    #[test]
+    fn logfmt_lines() {
+        let l = r#"ts=2026-12-01T10:00:00.123Z caller=main.go:12 level=warn msg="scrape failed: \"x\"" target=http://x:9100/metrics"#;
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!(h.format, Format::Logfmt);
+        assert_eq!(h.ts_us, Some(ts(2026, 12, 1, 10, 0, 0) + 123_000));
+        assert_eq!(h.level, Some(Level::Warning));
+        assert_eq!(msg(l, &h), l, "the whole line is the message");
+        // logrus: a quoted time with an offset, the level before the time.
+        let l = r#"level=error time="2026-12-01T11:00:00+01:00" msg="db down""#;
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!(h.format, Format::Logfmt);
+        assert_eq!(h.ts_us, Some(ts(2026, 12, 1, 10, 0, 0)));
+        assert_eq!(h.level, Some(Level::Error));
+        // Epoch seconds with a fraction; a level without a time.
+        let l = "ts=1764583200.5 lvl=info msg=x";
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!((h.format, h.level), (Format::Logfmt, Some(Level::Info)));
+        assert_eq!(h.ts_us, Some(1_764_583_200_500_000));
+        let h = parse_header(b"level=debug msg=hello", &opts());
+        assert_eq!(
+            (h.format, h.ts_us, h.level),
+            (Format::Logfmt, None, Some(Level::Debug))
+        );
+        // Not logfmt: one pair, pairs with neither time nor level, a time that is not one.
+        for l in ["a=1", "x=1 y=2 z=3", "ts=yesterday msg=x"] {
+            let h = parse_header(l.as_bytes(), &opts());
+            assert_ne!(h.format, Format::Logfmt, "{l}");
+            assert_eq!((h.ts_us, h.level), (None, None), "{l}");
+        }
+        // A level pair inside another format's message; not inside a longer key.
+        let l = "Oct 11 22:14:15 web1 app[1]: ts=x level=\"warn\" msg=y";
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!((h.format, h.level), (Format::Rfc3164, Some(Level::Warning)));
+        let l = "Oct 11 22:14:15 web1 app[1]: loglevel=error is the default";
+        assert_eq!(parse_header(l.as_bytes(), &opts()).level, None);
     }
 
     #[test]

@@ -67,7 +67,7 @@ def parse_headers(
 ) -> pa.RecordBatch:
     """Parse each line's header: one row per line with ``ts`` (timestamp[us, UTC]), ``host``,
     ``app``, ``pid``, ``level`` (emergency … trace), ``message`` (the text after the header)
-    and ``format`` (rfc5424, rfc3164, iso8601, epoch, apache_error, apache_access, generic,
+    and ``format`` (rfc5424, rfc3164, iso8601, epoch, apache_error, apache_access, logfmt, generic,
     unparsed). A null line gives a row of nulls. ``reference_ts_us`` (default: now) dates
     year-less syslog timestamps; ``utc_offset_secs`` is the zone of timestamps without one.
     """
