@@ -213,6 +213,10 @@ struct LabelKeyed {
     /// Combo number of a one-label row by `key index × values + value index`, when the
     /// dictionaries are small enough (no hashing for the commonest shape); empty otherwise.
     single: Vec<u32>,
+    /// How large `table` may grow: [`COMBO_TABLE_MAX`], or less for a small batch with
+    /// dictionaries of its own (an API request), which should not fill megabytes it never
+    /// reads again.
+    table_max: usize,
 }
 
 /// One-label rows skip hashing while (label names × label values) stays under this.
@@ -252,7 +256,7 @@ impl LabelKeyed {
         };
         // A new combo gets its stretch of the table while there is room (combos are
         // numbered in order, so the ones with a stretch are exactly the first few).
-        if new && self.table.len() + pairs <= COMBO_TABLE_MAX {
+        if new && self.table.len() + pairs <= self.table_max {
             self.table.resize(self.table.len() + pairs, UNRESOLVED);
         }
         if (combo + 1) * pairs <= self.table.len() {
@@ -807,6 +811,7 @@ impl MetricEngine {
                     table: Vec::new(),
                     ids: FxMap::default(),
                     single,
+                    table_max: COMBO_TABLE_MAX.min(cols.len.saturating_mul(4).max(1 << 16)),
                 });
             }
         }
