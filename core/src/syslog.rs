@@ -16,7 +16,7 @@
 //! | `[`       | Apache error log `[Www Mmm dd hh:mm:ss[.us] yyyy] [module:]level] [pid N[:tid M]] msg`; any other bracketed timestamp (`[10.30 16:49:06]`, `[2015-10-18 18:01:47,978]`, `[10/Oct/2000:13:55:36 -0700]`, `[1117838570]`) followed by the generic tail | `ApacheError` / `Generic` / `Iso8601` / `Epoch` |
 //! | `LABEL EPOCH YYYY.MM.DD NODE …` | "label + epoch" lines (BGL: `- 1117838570 2005.06.03 NODE 2005-06-03-15.42.50.363779 NODE RAS KERNEL INFO msg`; Thunderbird: `- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[2915]: msg`); the epoch field is the timestamp, NODE the host (`NULL` is no host) | `Epoch` |
 //! | digit     | numeric date-times: ISO 8601 / RFC 3339 (`2015-10-18 18:01:47,978`, `2003-10-11T22:14:15.003Z`, `+hh:mm`, `.`/`,` fractions), `YYYY/MM/DD`, `YYYYMMDD-h:m:s:ms` (HealthApp), `YYMMDD HHMMSS` (HDFS), `YY/MM/DD` (Spark), `MM/DD/YYYY`, `MM-DD` (Android, year-less), `MM.DD` (year-less), `DD.MM.YYYY`; epoch seconds (10 digits, optional fraction), milliseconds (13) or microseconds (16); the HPC layout `id node component state EPOCH flag msg` | `Iso8601` (`YYYY-MM-DD` forms) / `Generic` / `Epoch` |
-//! | `key=` | logfmt (`ts=2026-12-01T10:00:00.123Z caller=main.go:12 level=info msg="…"`, as Go services, Prometheus and Loki write): the time from `ts`, `time` or `timestamp` (RFC 3339 or epoch), the level from `level`, `lvl` or `severity`; the message is the whole line (its keys are what one searches) | `Logfmt` |
+//! | `key=` | logfmt (`ts=2026-12-01T10:00:00.123Z caller=main.go:12 level=info msg="…"`, as Go services, Prometheus and Loki write): the time from `ts`, `time` or `timestamp` (RFC 3339, Go's `… +0000 UTC`, or epoch seconds to nanoseconds), the level from `level`, `lvl` or `severity`; taken with a time, or with a level when the whole line is pairs; the message is the whole line (its keys are what one searches) | `Logfmt` |
 //! | month name | BSD syslog as written by syslog daemons: `Jun 14 15:16:01 combo sshd(pam_unix)[19939]: msg` | `Rfc3164` |
 //! | weekday name | `ctime` lines: `Sun Dec 04 04:47:44 2005 msg` | `Generic` |
 //! | `[IWEF]MMDD` | glog: `I0517 12:34:56.123456  1234 file.cc:12] msg` | `Generic` |
@@ -41,8 +41,10 @@
 //! Syslog lines without PRI take their level from the start of the message
 //! when it is marked as one (`ERROR …`, `[warn] …`, `Error: …`; prose such as
 //! `Error loading x` is not); the message keeps that word. A message without a
-//! level from its header takes one from a logfmt `level=`/`lvl=` pair in its
-//! first 256 bytes (`Oct 11 22:14:15 web1 app[1]: level=warn msg=…`).
+//! level from its header takes one from a logfmt `level`, `lvl` or `severity`
+//! pair in its first 256 bytes whose value is a level word
+//! (`Oct 11 22:14:15 web1 app[1]: level=warn msg=…`; pairs inside quoted values
+//! are text).
 //!
 //! Level words (any of UPPER, lower or Capitalised case): `emerg`, `emergency`,
 //! `panic` → emergency; `alert`; `crit`, `critical`, `fatal` → critical; `err`,
@@ -478,27 +480,81 @@ fn level_word(w: &[u8]) -> Option<Level> {
     })
 }
 
-/// The level of a logfmt `level=`/`lvl=` pair (at the start or after a space; the value
-/// bare or quoted) in `msg`.
-fn logfmt_level(msg: &[u8]) -> Option<Level> {
-    for key in [&b"level="[..], b"lvl="] {
-        let mut from = 0;
-        while let Some(k) = memchr::memmem::find(&msg[from..], key) {
-            let at_key = from + k;
-            let vs = at_key + key.len();
-            if at_key == 0 || msg[at_key - 1] == b' ' {
-                let v = &msg[vs..];
-                let v = v.strip_prefix(b"\"").unwrap_or(v);
-                let end = v
-                    .iter()
-                    .position(|&c| c == b' ' || c == b'"')
-                    .unwrap_or(v.len());
-                return level_word(&v[..end]);
+/// Walk the logfmt pairs of `b[s..lim]` (separated by blanks; values bare, or quoted
+/// with backslash escapes, the quotes not part of the value), calling
+/// `pair(key, value start, value end)` until it returns true. A token that is not a pair
+/// ends the walk, unless `skip_words` (a message mixing prose and pairs: the word is passed
+/// over whole, so `"… level=x"` inside a quoted prose word is not a pair). Returns the pairs
+/// seen and whether the walk read everything up to `lim`. Never reads at or past `lim`.
+fn logfmt_pairs(
+    b: &[u8],
+    s: usize,
+    lim: usize,
+    skip_words: bool,
+    mut pair: impl FnMut(&[u8], usize, usize) -> bool,
+) -> (usize, bool) {
+    let key_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+    let (mut i, mut pairs) = (s, 0);
+    loop {
+        while i < lim && is_ws(b[i]) {
+            i += 1;
+        }
+        if i >= lim {
+            return (pairs, true);
+        }
+        let ks = i;
+        while i < lim && key_char(b[i]) {
+            i += 1;
+        }
+        if i == ks || i >= lim || b[i] != b'=' {
+            if !skip_words {
+                return (pairs, false);
             }
-            from = vs;
+            while i < lim && !is_ws(b[i]) {
+                i += 1;
+            }
+            continue;
+        }
+        let key = &b[ks..i];
+        let (vs, ve, next) = if i + 1 < lim && b[i + 1] == b'"' {
+            let mut q = i + 2;
+            while q < lim && b[q] != b'"' {
+                q += if b[q] == b'\\' { 2 } else { 1 };
+            }
+            if q >= lim {
+                // Cut by the bound: a pair whose value is not read; at the line's end: an
+                // unclosed quote, not a pair.
+                return (pairs + usize::from(lim < b.len()), false);
+            }
+            (i + 2, q, q + 1)
+        } else {
+            let mut e = i + 1;
+            while e < lim && !is_ws(b[e]) {
+                e += 1;
+            }
+            (i + 1, e, e)
+        };
+        pairs += 1;
+        if pair(key, vs, ve) {
+            return (pairs, false);
+        }
+        i = next;
+        if i < lim && !is_ws(b[i]) && !skip_words {
+            return (pairs, false); // `k="v"x`: not logfmt
         }
     }
-    None
+}
+
+/// The level of a logfmt `level`/`lvl`/`severity` pair in `msg` whose value is a level word.
+fn logfmt_level(msg: &[u8]) -> Option<Level> {
+    let mut level = None;
+    logfmt_pairs(msg, 0, msg.len(), true, |key, vs, ve| {
+        if matches!(key, b"level" | b"lvl" | b"severity") {
+            level = level_word(&msg[vs..ve]);
+        }
+        level.is_some()
+    });
+    level
 }
 
 /// `[INFO]`, `INFO:`, `<info>` → the word inside.
@@ -1744,36 +1800,14 @@ impl Parser<'_> {
     }
 
     /// A line of logfmt pairs (module docs): at least two `key=value` pairs from its
-    /// start, one of them a time or a level. The message is the whole line.
+    /// start, with a time, or with a level and nothing but pairs up to the line's end (a
+    /// line such as `app=web level=INFO 2026-12-01 10:00:00 …` is left to the layouts that
+    /// find its time). The message is the whole line.
     fn logfmt(&self, s: usize, h: &mut Header) -> Option<usize> {
         let b = self.b;
         let lim = b.len().min(s + 512);
-        let (mut i, mut pairs) = (s, 0);
         let (mut ts, mut level) = (None, None);
-        while i < lim && pairs < 16 {
-            let ks = i;
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-'))
-            {
-                i += 1;
-            }
-            if i == ks || at(b, i) != b'=' {
-                break;
-            }
-            let key = sl(b, ks, i);
-            let (vs, ve, next) = if at(b, i + 1) == b'"' {
-                let mut q = i + 2;
-                while q < b.len() && b[q] != b'"' {
-                    q += if b[q] == b'\\' { 2 } else { 1 };
-                }
-                if q >= b.len() {
-                    break; // an unclosed quote: not logfmt after all
-                }
-                (i + 2, q, q + 1)
-            } else {
-                let e = tok_end(b, i + 1);
-                (i + 1, e, e)
-            };
+        let (pairs, to_end) = logfmt_pairs(b, s, lim, false, |key, vs, ve| {
             match key {
                 b"ts" | b"time" | b"timestamp" if ts.is_none() => ts = self.logfmt_time(vs, ve),
                 b"level" | b"lvl" | b"severity" if level.is_none() => {
@@ -1781,13 +1815,10 @@ impl Parser<'_> {
                 }
                 _ => {}
             }
-            pairs += 1;
-            if next < b.len() && !is_ws(b[next]) {
-                break;
-            }
-            i = skip_sp(b, next);
-        }
-        if pairs < 2 || (ts.is_none() && level.is_none()) {
+            false
+        });
+        let whole = to_end && lim == b.len();
+        if pairs < 2 || !(ts.is_some() || (level.is_some() && whole)) {
             return None;
         }
         h.ts_us = ts;
@@ -1797,11 +1828,24 @@ impl Parser<'_> {
     }
 
     /// A logfmt time value spanning `vs..ve`: RFC 3339 (or another numeric date-time this
-    /// parser reads) or epoch seconds, milli- or microseconds.
+    /// parser reads, Go's `… +0000 UTC` included) or epoch seconds, milli-, micro- or
+    /// nanoseconds.
     fn logfmt_time(&self, vs: usize, ve: usize) -> Option<i64> {
         let b = &self.b[..ve];
-        if let Some(dt) = parse_numeric_dt(b, vs).filter(|dt| dt.end == ve) {
-            return resolve(&dt.c, self.o);
+        if let Some(dt) = parse_numeric_dt(b, vs) {
+            let rest = sl(b, dt.end, ve);
+            if rest.is_empty() || rest == b" UTC" || rest == b" GMT" {
+                return resolve(&dt.c, self.o);
+            }
+        }
+        let v = sl(b, vs, ve);
+        if v.len() == 19 && all_digits(v) {
+            // Nanoseconds (zap, Loki): as microseconds, with the range epoch µs must have.
+            let ns: i64 = std::str::from_utf8(v).ok()?.parse().ok()?;
+            let us = ns / 1_000;
+            return (1_000_000_000_000_000..=4_102_444_800_000_000)
+                .contains(&us)
+                .then_some(us);
         }
         parse_epoch(b, vs)
             .filter(|&(_, e)| e == ve)
@@ -2173,6 +2217,64 @@ mod tests {
         assert_eq!((h.format, h.level), (Format::Rfc3164, Some(Level::Warning)));
         let l = "Oct 11 22:14:15 web1 app[1]: loglevel=error is the default";
         assert_eq!(parse_header(l.as_bytes(), &opts()).level, None);
+        // Pairs inside quoted values are text; a value that is not a level word does not
+        // end the search; any of the three keys, tab-separated too.
+        for (l, want) in [
+            (
+                r#"Oct 11 22:14:15 web1 app[1]: msg="raising level=debug for x" level=error"#,
+                Some(Level::Error),
+            ),
+            (
+                r#"Oct 11 22:14:15 web1 app[1]: msg="user set level=trace" lvl=warn"#,
+                Some(Level::Warning),
+            ),
+            (
+                "Oct 11 22:14:15 web1 app[1]: level=7 lvl=error msg=x",
+                Some(Level::Error),
+            ),
+            (
+                "Oct 11 22:14:15 web1 app[1]: a=1\tseverity=crit",
+                Some(Level::Critical),
+            ),
+            (
+                r#"Oct 11 22:14:15 web1 app[1]: he said "level=debug" once"#,
+                None,
+            ),
+        ] {
+            assert_eq!(parse_header(l.as_bytes(), &opts()).level, want, "{l}");
+        }
+        // Pairs that stop at a plain word, without a time of their own, leave the line to
+        // the layouts that find its time.
+        let l = "app=web level=INFO 2026-12-01 10:00:00,123 started";
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!(
+            (h.format, h.ts_us),
+            (Format::Iso8601, Some(ts(2026, 12, 1, 10, 0, 0) + 123_000))
+        );
+        // Go's time.Time format and epoch nanoseconds.
+        let l = r#"time="2026-12-01 10:00:00.123456 +0000 UTC" level=info msg=x"#;
+        let h = parse_header(l.as_bytes(), &opts());
+        assert_eq!(
+            (h.format, h.ts_us),
+            (Format::Logfmt, Some(ts(2026, 12, 1, 10, 0, 0) + 123_456))
+        );
+        let h = parse_header(b"ts=1764583200123456789 level=info msg=x", &opts());
+        assert_eq!(h.ts_us, Some(1_764_583_200_123_456));
+        // Odd input: an unclosed quote, a lone backslash, `=` at the end, a huge quoted value.
+        let long = format!("ts=1764583200 msg=\"{}", "x\\".repeat(100_000));
+        for l in [
+            "level=\"warn",
+            "level=warn msg=\\",
+            "a= b=",
+            "level=info x=",
+            long.as_str(),
+        ] {
+            let _ = parse_header(l.as_bytes(), &opts());
+        }
+        assert_eq!(
+            parse_header(long.as_bytes(), &opts()).format,
+            Format::Logfmt
+        );
     }
 
     #[test]

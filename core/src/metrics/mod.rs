@@ -797,6 +797,11 @@ impl MetricEngine {
                 .by_label_keys
                 .as_ref()
                 .is_some_and(|l| same_array(&l.keys, &keys) && same_array(&l.values, &values));
+            // Batches cut from one table share the table: the largest of them sizes it.
+            let table_max = COMBO_TABLE_MAX.min(cols.len.saturating_mul(4).max(1 << 16));
+            if let Some(l) = pairs.by_label_keys.as_mut().filter(|_| same) {
+                l.table_max = l.table_max.max(table_max);
+            }
             if !same {
                 let small = keys.len().saturating_mul(values.len()) <= SINGLE_LABEL_MAX;
                 let single = if small {
@@ -811,7 +816,7 @@ impl MetricEngine {
                     table: Vec::new(),
                     ids: FxMap::default(),
                     single,
-                    table_max: COMBO_TABLE_MAX.min(cols.len.saturating_mul(4).max(1 << 16)),
+                    table_max,
                 });
             }
         }
