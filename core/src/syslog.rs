@@ -547,6 +547,15 @@ fn logfmt_pairs(
 
 /// The level of a logfmt `level`/`lvl`/`severity` pair in `msg` whose value is a level word.
 fn logfmt_level(msg: &[u8]) -> Option<Level> {
+    // Most messages have no such key: one vectorised pass over the `=` signs says so
+    // before the pair walk reads the message byte by byte.
+    let named = memchr::memchr_iter(b'=', msg).any(|at| {
+        let before = &msg[..at];
+        before.ends_with(b"level") || before.ends_with(b"lvl") || before.ends_with(b"severity")
+    });
+    if !named {
+        return None;
+    }
     let mut level = None;
     logfmt_pairs(msg, 0, msg.len(), true, |key, vs, ve| {
         if matches!(key, b"level" | b"lvl" | b"severity") {
