@@ -832,50 +832,11 @@ fn the_dictionary_path_gives_what_the_general_path_gives() {
                 let flat: Vec<(i32, i32)> = row_labels.iter().flatten().copied().collect();
                 let keys = dict_col(&mut flat.iter().map(|e| e.0), &label_keys);
                 let values = dict_col(&mut flat.iter().map(|e| e.1), &label_values);
-                let entries = arrow_array::StructArray::from(vec![
-                    (
-                        Arc::new(arrow_schema::Field::new(
-                            "key",
-                            keys.data_type().clone(),
-                            false,
-                        )),
-                        keys,
-                    ),
-                    (
-                        Arc::new(arrow_schema::Field::new(
-                            "value",
-                            values.data_type().clone(),
-                            true,
-                        )),
-                        values,
-                    ),
-                ]);
                 let mut offsets = vec![0i32];
                 for l in &row_labels {
                     offsets.push(offsets.last().unwrap() + l.len() as i32);
                 }
-                let map = arrow_array::MapArray::try_new(
-                    Arc::new(arrow_schema::Field::new(
-                        "entries",
-                        entries.data_type().clone(),
-                        false,
-                    )),
-                    arrow_buffer::OffsetBuffer::new(offsets.into()),
-                    entries,
-                    None,
-                    false,
-                )
-                .unwrap();
-                let mut columns = dict.columns().to_vec();
-                columns.push(Arc::new(map));
-                let mut fields: Vec<arrow_schema::FieldRef> =
-                    dict.schema().fields().iter().cloned().collect();
-                fields.push(Arc::new(arrow_schema::Field::new(
-                    "labels",
-                    columns[4].data_type().clone(),
-                    true,
-                )));
-                RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap()
+                with_label_map(dict, keys, values, offsets)
             } else {
                 dict
             };
@@ -990,7 +951,7 @@ fn a_null_among_the_name_dictionary_makes_its_rows_invalid() {
 /// unchecked by Arrow.
 fn labelled_raw_batch(minutes: &[i64], host_keys: &[i32], cpu_keys: &[i32]) -> RecordBatch {
     use arrow_array::types::Int32Type;
-    use arrow_array::{DictionaryArray, Int32Array, MapArray, StructArray};
+    use arrow_array::{DictionaryArray, Int32Array};
     let hosts: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["a", "b"]));
     let names: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["m"]));
     let zeros = vec![0; minutes.len()];
@@ -1004,6 +965,18 @@ fn labelled_raw_batch(minutes: &[i64], host_keys: &[i32], cpu_keys: &[i32]) -> R
     };
     let keys = dict(&zeros, vec!["cpu"]);
     let values = dict(cpu_keys, vec!["0", "1"]);
+    let offsets: Vec<i32> = (0..=minutes.len() as i32).collect();
+    with_label_map(base, keys, values, offsets)
+}
+
+/// `batch` with a `labels` map column of the entries `keys`/`values`, row i holding the
+/// entries `offsets[i]..offsets[i + 1]`.
+fn with_label_map(
+    batch: RecordBatch,
+    keys: ArrayRef,
+    values: ArrayRef,
+    offsets: Vec<i32>,
+) -> RecordBatch {
     let field = |name: &str, a: &ArrayRef, nullable: bool| {
         Arc::new(arrow_schema::Field::new(
             name,
@@ -1011,12 +984,11 @@ fn labelled_raw_batch(minutes: &[i64], host_keys: &[i32], cpu_keys: &[i32]) -> R
             nullable,
         ))
     };
-    let entries = StructArray::from(vec![
+    let entries = arrow_array::StructArray::from(vec![
         (field("key", &keys, false), keys.clone()),
         (field("value", &values, true), values.clone()),
     ]);
-    let offsets: Vec<i32> = (0..=minutes.len() as i32).collect();
-    let map = MapArray::try_new(
+    let map = arrow_array::MapArray::try_new(
         Arc::new(arrow_schema::Field::new(
             "entries",
             entries.data_type().clone(),
@@ -1028,7 +1000,7 @@ fn labelled_raw_batch(minutes: &[i64], host_keys: &[i32], cpu_keys: &[i32]) -> R
         false,
     )
     .unwrap();
-    let (schema, mut columns, _) = base.into_parts();
+    let (schema, mut columns, _) = batch.into_parts();
     let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
     let map: ArrayRef = Arc::new(map);
     fields.push(field("labels", &map, true));
