@@ -123,15 +123,19 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
             )
-            current = self.schema_version()
-            known = max((v for v, _, _ in MIGRATIONS), default=0)
-            if current > known:
+            done = {
+                v for (v,) in self.conn.execute("SELECT version FROM schema_migrations").fetchall()
+            }
+            known = {v for v, _, _ in MIGRATIONS}
+            if done - known:
                 raise StoreError(
-                    f"{self.path}: schema version {current} is newer than this opsengine "
-                    f"knows ({known}); upgrade opsengine"
+                    f"{self.path}: schema version {max(done - known)} is newer than this "
+                    f"opsengine knows ({max(known, default=0)}); upgrade opsengine"
                 )
-            for version, name, sql in MIGRATIONS:
-                if version <= current:
+            # By number, each one not applied yet: domains developed side by side may land
+            # their migrations out of numeric order, and each still runs exactly once.
+            for version, name, sql in sorted(MIGRATIONS, key=lambda m: m[0]):
+                if version in done:
                     continue
                 with self.transaction() as cur:
                     if callable(sql):
