@@ -157,7 +157,14 @@ class InventoryService:
         return counts
 
     # -- reading -------------------------------------------------------------------
-    def _entries(self, kinds: tuple[str, ...], host: str | None, kind: str | None) -> list[dict]:
+    def _entries(
+        self,
+        kinds: tuple[str, ...],
+        host: str | None,
+        kind: str | None,
+        after: tuple[str, str, str] | None,
+        limit: int,
+    ) -> list[dict]:
         if kind is not None and kind not in kinds:
             raise ConfigMgmtError(f"kind: expected one of {', '.join(kinds)}, got {kind!r}")
         wanted = (kind,) if kind else kinds
@@ -169,16 +176,35 @@ class InventoryService:
         if host is not None:
             sql += " AND host = ?"
             params.append(host)
-        rows = query_dicts(self.store, sql + " ORDER BY host, kind, name", params)
+        if after is not None:
+            sql += " AND (host > ? OR (host = ? AND (kind > ? OR (kind = ? AND name > ?))))"
+            params += [after[0], after[0], after[1], after[1], after[2]]
+        rows = query_dicts(self.store, sql + " ORDER BY host, kind, name LIMIT ?", [*params, limit])
         for r in rows:
             r["detail"] = json.loads(r["detail"])
         return rows
 
-    def software(self, host: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        return self._entries(SOFTWARE_KINDS, host, kind)
+    def software(
+        self,
+        host: str | None = None,
+        kind: str | None = None,
+        *,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100_000,
+    ) -> list[dict[str, Any]]:
+        """Packages, processes and ports by (host, kind, name); ``after`` pages on."""
+        return self._entries(SOFTWARE_KINDS, host, kind, after, limit)
 
-    def hardware(self, host: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        return self._entries(HARDWARE_KINDS, host, kind)
+    def hardware(
+        self,
+        host: str | None = None,
+        kind: str | None = None,
+        *,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100_000,
+    ) -> list[dict[str, Any]]:
+        """CPU, memory, disks, file systems and NICs by (host, kind, name)."""
+        return self._entries(HARDWARE_KINDS, host, kind, after, limit)
 
     def history(
         self, host: str | None = None, since: datetime | None = None, limit: int = 1000

@@ -63,28 +63,30 @@ class ConfigItem:
         item.validate(where)
         return item
 
-    def validate(self, where: str = "item") -> None:
+    def validate(self, where: str = "") -> None:
+        """Raise :class:`ConfigMgmtError` naming the field (``where.field`` when given)."""
+        where = f"{where}." if where else ""
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ConfigMgmtError(
-                f"{where}.name: expected a name of letters, digits and ._@+- (got {self.name!r})"
+                f"{where}name: expected a name of letters, digits and ._@+- (got {self.name!r})"
             )
         if not isinstance(self.env, str) or not _ENV.match(self.env):
             raise ConfigMgmtError(
-                f"{where}.env: expected a label of letters, digits and ._- (got {self.env!r})"
+                f"{where}env: expected a label of letters, digits and ._- (got {self.env!r})"
             )
         if (
             not isinstance(self.paths, list)
             or not self.paths
             or not all(isinstance(p, str) and p.strip() for p in self.paths)
         ):
-            raise ConfigMgmtError(f"{where}.paths: expected one or more paths or globs")
+            raise ConfigMgmtError(f"{where}paths: expected one or more paths or globs")
         if not all(isinstance(k, str) and k.strip() for k in self.vary):
-            raise ConfigMgmtError(f"{where}.vary: expected a list of keys")
+            raise ConfigMgmtError(f"{where}vary: expected a list of keys")
         if self.host is not None and (not isinstance(self.host, str) or not self.host.strip()):
-            raise ConfigMgmtError(f"{where}.host: expected a host name")
+            raise ConfigMgmtError(f"{where}host: expected a host name")
         if self.severity not in SEVERITIES:
             raise ConfigMgmtError(
-                f"{where}.severity: expected one of {', '.join(SEVERITIES)}, got {self.severity!r}"
+                f"{where}severity: expected one of {', '.join(SEVERITIES)}, got {self.severity!r}"
             )
 
     @classmethod

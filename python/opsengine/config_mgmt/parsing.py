@@ -154,7 +154,7 @@ def _pairs(path: str, text: str, *, env: bool) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"{path}:{n}: expected KEY=VALUE, got {line[:80]!r}")
+            raise ValueError(f"{path}:{n}: expected KEY=VALUE")  # never the line: a secret
         out[key] = _value(_unquote(value) if env else value.strip())
     return out
 
@@ -165,7 +165,7 @@ def _sshd(path: str, text: str) -> dict[str, str]:
     for n, line in _content_lines(text):
         parts = re.split(r"\s+|\s*=\s*", line, maxsplit=1)
         if len(parts) != 2 or not parts[1]:
-            raise ValueError(f"{path}:{n}: expected 'Keyword value', got {line[:80]!r}")
+            raise ValueError(f"{path}:{n}: expected 'Keyword value'")
         key, value = parts
         if key.lower() == "match":
             block = f"Match {value}"
@@ -193,3 +193,44 @@ def key_changes(old: dict[str, str] | None, new: dict[str, str] | None) -> list[
         change = "added" if a is None else "removed" if b is None else "changed"
         out.append({"key": key, "change": change, "old": a, "new": b})
     return out
+
+
+# -- secrets --------------------------------------------------------------------------
+_SECRET_NAME = r"[\w.-]*?(?:passw(?:or)?d|secret|token|api[_-]?key|private[_-]?key|credential|auth[_-]?key)[\w.-]*"
+_SECRET_KEY = re.compile(rf"(?:^|[.:\]]){_SECRET_NAME}$", re.I)
+_SECRET_LINE = re.compile(
+    rf"^(?P<head>\s*(?:export\s+)?[\"']?{_SECRET_NAME}[\"']?(?:\s*[:=]\s*|\s+))(?P<value>\S.*?)\s*$",
+    re.I,
+)
+
+
+class Redactor:
+    """Replaces the values of secret-looking keys (password, secret, token, api_key, …) by
+    ``<redacted:…>`` with a salted digest, so a changed secret shows as changed while its
+    value is never stored as text, shown in a diff or returned by the API."""
+
+    def __init__(self, salt: bytes) -> None:
+        self.salt = salt
+
+    def token(self, value: str) -> str:
+        import hashlib
+
+        return f"<redacted:{hashlib.sha256(self.salt + value.encode()).hexdigest()[:12]}>"
+
+    def text(self, text: str) -> str:
+        out = []
+        for line in text.splitlines(keepends=True):
+            body = line.rstrip("\r\n")
+            m = _SECRET_LINE.match(body)
+            if m and not body.lstrip().startswith(("#", ";")):
+                line = m["head"] + self.token(m["value"]) + line[len(body) :]
+            out.append(line)
+        return "".join(out)
+
+    def keys(self, keys: dict[str, str] | None) -> dict[str, str] | None:
+        if keys is None:
+            return None
+        return {
+            k: _value(self.token(v)) if _SECRET_KEY.search(k) and v not in ("null", '""') else v
+            for k, v in keys.items()
+        }

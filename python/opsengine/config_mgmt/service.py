@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opsengine.alerts import AlertChange, changes_table
@@ -32,7 +32,7 @@ from opsengine.config_mgmt.models import (
     ConfigMgmtError,
     ItemNotFound,
 )
-from opsengine.config_mgmt.parsing import flatten, key_changes
+from opsengine.config_mgmt.parsing import Redactor, flatten, key_changes
 from opsengine.incidents.rows import fetch_dicts, query_dicts
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,19 @@ class ConfigService:
         self._lock = threading.RLock()  # one snapshot/approval at a time
         #: Called with (action, detail, actor) for approvals: the audit log (api/audit.py).
         self.audit_sink: Callable[[str, str, str], None] | None = None
+        self._redactor: Redactor | None = None
+
+    def redactor(self) -> Redactor:
+        """Secrets in stored content are replaced by salted digests; the salt is per store."""
+        if self._redactor is None:
+            import secrets
+
+            salt = self.store.get_state("config:redaction_salt")
+            if salt is None:
+                salt = secrets.token_hex(16)
+                self.store.set_state("config:redaction_salt", salt)
+            self._redactor = Redactor(bytes.fromhex(salt))
+        return self._redactor
 
     # -- items -----------------------------------------------------------------
     def declare(self, specs: list[dict[str, Any]]) -> list[ConfigItem]:
@@ -83,7 +96,7 @@ class ConfigService:
             name=name, env=env, paths=list(paths), vary=list(vary or []), host=host,
             severity=severity,
         )  # fmt: skip
-        item.validate("item")
+        item.validate()
         return self._save(item, actor=actor, origin=origin).as_dict()
 
     def _save(self, item: ConfigItem, *, actor: str, origin: str) -> ConfigItem:
@@ -174,6 +187,7 @@ class ConfigService:
         items = [self._item(name, env)] if name is not None else self._items(env=env)
         now = now or _now()
         results = []
+        self.redactor()  # its salt is written outside the snapshot's transactions
         with self._lock:
             for item in items:
                 states = read_item(item.paths, self.settings.max_file_bytes)
@@ -226,13 +240,15 @@ class ConfigService:
         if cur.execute("SELECT 1 FROM config_blobs WHERE hash = ?", [s.hash]).fetchone():
             return
         parsed = flatten(s.path, s.text) if s.text is not None else None
+        redact = self.redactor()
+        keys = redact.keys(parsed.keys) if parsed else None
         cur.execute(
             "INSERT INTO config_blobs (hash, size, is_binary, content, format, keys, parse_error,"
             " stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                s.hash, s.size, s.binary, s.text,
+                s.hash, s.size, s.binary, redact.text(s.text) if s.text is not None else None,
                 parsed.format if parsed else None,
-                json.dumps(parsed.keys) if parsed and parsed.keys is not None else None,
+                json.dumps(keys) if keys is not None else None,
                 parsed.error if parsed else None, now,
             ],
         )  # fmt: skip
@@ -494,7 +510,14 @@ class ConfigService:
                 else:
                     want[change.fingerprint] = change
             firing = self._firing()
-            out = [c for fp, c in want.items() if fp not in firing]
+            out = []
+            for fp, c in want.items():
+                held = firing.get(fp)
+                if held is None:
+                    out.append(c)
+                elif held["annotations"] != c.annotations:  # other reasons now: say so
+                    c.active_since, c.fired_at = held["active_since"], held["fired_at"]
+                    out.append(c)
             for fp, alert in firing.items():
                 if fp not in want:
                     out.append(AlertChange(
@@ -530,15 +553,22 @@ class ConfigService:
         item: str | None = None,
         env: str | None = None,
         kinds: tuple[str, ...] | None = None,
+        before: tuple[datetime, int] | None = None,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """The config audit trail, newest first: tracked, changed and approved, with diffs."""
+        """The config audit trail, newest first: tracked, changed and approved, with diffs.
+
+        ``before`` = (ts, id) of the last row of the previous page.
+        """
         where, params = [], []
         for column, op, value in (("ts", ">=", since), ("ts", "<", until), ("item", "=", item),
                                   ("env", "=", env)):  # fmt: skip
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(value)
+        if before is not None:
+            where.append("(ts < ? OR (ts = ? AND id < ?))")
+            params.extend([before[0], before[0], before[1]])
         if kinds:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             params.extend(kinds)
@@ -552,7 +582,8 @@ class ConfigService:
 
     def changes_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Configuration changes in [start, end], oldest first (the post-incident review)."""
-        rows = self.audit(since=start, until=end, kinds=("changed",))
+        # Inclusive end: the change that caused the alert has the incident's own timestamp.
+        rows = self.audit(since=start, until=end + timedelta(microseconds=1), kinds=("changed",))
         return list(reversed(rows))
 
 
