@@ -83,10 +83,11 @@ class ConfigController(Controller):
         engine: EngineDep,
         name: FromPath[str],
         env: FromQuery[str | None] = None,
-        from_: Annotated[int | None, QueryParameter(name="from", ge=1)] = None,
-        to: Annotated[int | None, QueryParameter(ge=1)] = None,
+        from_: Annotated[str | None, QueryParameter(name="from", description="version")] = None,
+        to: Annotated[str | None, QueryParameter(description="version")] = None,
     ) -> dict[str, Any]:
-        return domain_call(lambda: engine.config.diff(name, env, from_, to))
+        a, b = _version_param("from", from_), _version_param("to", to)
+        return domain_call(lambda: engine.config.diff(name, env, a, b))
 
     @post(
         "/items/{name:str}/approve", sync_to_thread=True, status_code=200, guards=[OPERATOR],
@@ -137,6 +138,14 @@ class ConfigController(Controller):
             before=tuple(after) if after else None, limit=limit + 1,
         )  # fmt: skip
         return page(found, limit, ("ts", "id"))
+
+
+def _version_param(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise bad_param(name, f"expected a version number (1, 2, ...), got {value!r}")
+    return int(value)
 
 
 def _inventory_kind(kind: str | None, kinds: tuple[str, ...]) -> str | None:
