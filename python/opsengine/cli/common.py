@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opsengine.config import Settings
@@ -114,3 +117,56 @@ def open_store(
         raise CliError(e, EXIT_FAILURE, hint=while_running) from e
     except StoreError as e:
         raise CliError(e, EXIT_FAILURE) from e
+
+
+def domain_command(
+    open_domains: Callable[[argparse.Namespace], Any],
+    fn: Callable[[Any, argparse.Namespace], int | None],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that opens domain services (``open_domains(args)``, closed after), runs
+    ``fn`` and maps their errors to exit codes: bad input 2, a store failure 1."""
+
+    def command(args: argparse.Namespace) -> int:
+        from opsengine.store import StoreError
+
+        domains = open_domains(args)
+        try:
+            return fn(domains, args) or EXIT_OK
+        except StoreError as e:
+            return fail(e, EXIT_FAILURE)
+        except (ValueError, LookupError) as e:
+            return fail(e, EXIT_BAD_INPUT)
+        finally:
+            domains.close()
+
+    return command
+
+
+def print_rows(
+    rows: list[dict[str, Any]] | dict[str, Any], args: argparse.Namespace, columns=()
+) -> None:
+    """Rows as aligned columns, or JSON with ``--json`` (a single dict is always JSON)."""
+    if getattr(args, "json", False) or isinstance(rows, dict):
+        print(json.dumps(rows, default=str, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        print("(none)")
+        return
+    columns = columns or tuple(rows[0])
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cell(value: Any) -> str:
+    """One value for a table cell: UTC times, lists joined, long text clipped."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, dict):
+        value = [f"{k}={v}" for k, v in value.items()]
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 60 else text[:59] + "…"

@@ -9,21 +9,19 @@ the API). Exit codes: 0 ok, 1 runtime failure, 2 bad input (the message names th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opsengine.cli.common import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILURE,
-    EXIT_OK,
     add_store_options,
-    fail,
+    cell,
+    domain_command,
     load_cli_settings,
     local_user,
     open_store,
+    print_rows,
 )
 
 WHILE_RUNNING = (
@@ -59,47 +57,11 @@ def _run(
     fn: Callable[[Any, argparse.Namespace], int | None],
 ) -> Callable[[argparse.Namespace], int]:
     """Open the services, run ``fn``, and map errors to exit codes."""
-
-    def command(args: argparse.Namespace) -> int:
-        from opsengine.store import StoreError
-
-        domains = _Domains(args)
-        try:
-            return fn(domains, args) or EXIT_OK
-        except StoreError as e:
-            return fail(e, EXIT_FAILURE)
-        except (ValueError, LookupError) as e:
-            return fail(e, EXIT_BAD_INPUT)
-        finally:
-            domains.close()
-
-    return command
+    return domain_command(_Domains, fn)
 
 
-def _print(
-    rows: list[dict[str, Any]] | dict[str, Any], args: argparse.Namespace, columns=()
-) -> None:
-    if getattr(args, "json", False) or isinstance(rows, dict):
-        print(json.dumps(rows, default=str, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        print("(none)")
-        return
-    columns = columns or tuple(rows[0])
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+_print = print_rows
+_cell = cell
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -168,9 +130,11 @@ def _incidents_create(d: _Domains, args: argparse.Namespace) -> None:
 
 
 def _incidents_review(d: _Domains, args: argparse.Namespace) -> None:
+    from opsengine.config_mgmt.wiring import attach_config_domain
     from opsengine.incidents.review import render_markdown
 
-    review = d.incidents.review(args.id, margin=args.margin)
+    attach_config_domain(d)  # the configuration changes before it
+    review = d.incidents.review(args.id, margin=args.margin, changes_before=args.changes_before)
     if args.json:
         _print(review, args)
     else:
@@ -374,6 +338,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = _cmd(isub, "review", _incidents_review, "post-incident review (Markdown)", json_out=True)
     p.add_argument("id", type=int)
     p.add_argument("--margin", default="30m", help="window before and after (default 30m)")
+    p.add_argument("--changes-before", default="24h",
+                   help="list configuration changes this long before detection (default 24h)")  # fmt: skip
     p = _cmd(isub, "kpis", _kpis, "MTTD, MTTA, MTTR, counts and uptime over a range", json_out=True)
     p.add_argument("--from", dest="start", help="default -30d (relative: --from=-7d)")
     p.add_argument("--to", dest="end", help="default now")

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 MAX_DIFF_CHARS = 256 * 1024  # a stored diff is clipped here; the versions keep everything
 _ALERT_RULES = (DRIFT_RULE, UNAPPROVED_RULE)
+_PHRASES = {
+    "baseline": lambda f: f"drifted from its approved baseline {f['against']}",
+    "cross_env": lambda f: f"differs from {f['against']}",
+    "unapproved": lambda f: "changed without an approved baseline",
+}
 
 
 def _now() -> datetime:
@@ -499,13 +504,13 @@ class ConfigService:
                     ts=now, rule=f["rule"], state="firing", active_since=f["since"],
                     fired_at=now, labels=labels, severity=f["severity"], category="config",
                     source="config",
-                    annotations={"summary": f"config {f['item']} ({f['env']}): {f['kind']}",
+                    annotations={"summary": f"config {f['item']} ({f['env']}) {_PHRASES[f['kind']](f)}",
                                  "description": f["detail"]},
                 )  # fmt: skip
                 held = want.get(change.fingerprint)
                 if held is not None:
                     held.annotations["description"] += "; " + f["detail"]
-                    held.annotations["summary"] += f", {f['kind']}"
+                    held.annotations["summary"] += f"; {_PHRASES[f['kind']](f)}"
                     held.active_since = min(held.active_since, change.active_since)
                 else:
                     want[change.fingerprint] = change
