@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -63,8 +64,9 @@ def _print(rows: list[dict[str, Any]], args: argparse.Namespace, columns: tuple[
 
 # -- config ------------------------------------------------------------------------
 def _track(d: _Domains, args: argparse.Namespace) -> None:
+    paths = [os.path.abspath(p) for p in args.paths]  # as the shell meant them, from here
     item = d.config.track(
-        args.name, args.paths, env=args.env, vary=args.vary or [], host=args.host,
+        args.name, paths, env=args.env, vary=args.vary or [], host=args.host,
         severity=args.severity, actor=_actor(), origin="cli",
     )  # fmt: skip
     print(f"tracking {item['name']} ({item['env']}): {', '.join(item['paths'])}")
