@@ -519,6 +519,10 @@ class ConfigService:
             for fp, c in want.items():
                 held = firing.get(fp)
                 if held is None:
+                    if self._ended(fp, c.active_since):
+                        # That instance was resolved (approved, then approved away again):
+                        # this is a new one, from now.
+                        c.active_since = now
                     out.append(c)
                 elif held["annotations"] != c.annotations:  # other reasons now: say so
                     c.active_since, c.fired_at = held["active_since"], held["fired_at"]
@@ -539,6 +543,14 @@ class ConfigService:
             if out:
                 self.alerts.publish(changes_table(out))
             return len(out)
+
+    def _ended(self, fingerprint: str, active_since: datetime) -> bool:
+        rows = query_dicts(
+            self.store,
+            "SELECT 1 AS x FROM alerts WHERE fingerprint = ? AND active_since = ?",
+            [fingerprint, active_since],
+        )
+        return bool(rows)
 
     def _firing(self) -> dict[str, dict[str, Any]]:
         rows = query_dicts(
