@@ -21,6 +21,8 @@ import pyarrow as pa
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
+from opsengine.config_mgmt.inventory_service import InventoryService
+from opsengine.config_mgmt.service import ConfigService
 from opsengine.config_mgmt.wiring import attach_config_domain
 from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 
 class Engine:
     """opsengine embedded in a Python process."""
+
+    config: ConfigService  # tracked configuration, drift, audit (config_mgmt/service.py)
+    inventory: InventoryService  # software and hardware per host, version policies
 
     def __init__(
         self,
