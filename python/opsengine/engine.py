@@ -24,7 +24,9 @@ from opsengine.config import Settings, load_settings
 from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
 from opsengine.ingest.log_templates import LogTemplates
+from opsengine.ingest.search import EventSearch, LogSearch
 from opsengine.metrics.pipeline import MetricPipeline
+from opsengine.metrics.search import MetricSearch
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
@@ -74,6 +76,10 @@ class Engine:
         # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.log_thresholds.poll()  # events stored before a restart and not read yet
+        # Read services for people and the API: they hold the SQL of the searches.
+        self.log_search = LogSearch(self.store)
+        self.event_search = EventSearch(self.store)
+        self.metric_search = MetricSearch(self.store)
         # While this process holds the file, `opsengine sql`/`query` read through this socket.
         self.channel = AdminChannel(self.store).start() if admin_channel else None
 
