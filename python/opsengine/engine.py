@@ -21,6 +21,7 @@ import pyarrow as pa
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
+from opsengine.config_mgmt.wiring import attach_config_domain
 from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
 from opsengine.ingest.log_templates import LogTemplates
@@ -69,6 +70,8 @@ class Engine:
         self.alerts = AlertLog(self.store)
         # engine.incidents, engine.problems, engine.notify; subscribed to engine.alerts.
         attach_incident_domains(self)
+        # engine.config (tracked configuration, drift) and engine.inventory; alerts → above.
+        attach_config_domain(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules

@@ -25,6 +25,7 @@ from opsengine.api.auth import AuthMiddleware
 from opsengine.api.context import ApiServices, build_services
 from opsengine.api.controllers import (
     alerts,
+    config,
     events,
     health,
     incidents,
@@ -73,6 +74,8 @@ CONTROLLERS: list[type] = [
     notify.NotificationController,
     problems.ProblemController,
     problems.KnownErrorController,
+    config.ConfigController,
+    config.InventoryController,
 ]
 
 
