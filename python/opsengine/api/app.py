@@ -29,6 +29,7 @@ from opsengine.api.controllers import (
     health,
     incidents,
     ingest,
+    kb,
     keys,
     logs,
     metric_search,
@@ -39,6 +40,7 @@ from opsengine.api.controllers import (
     queries,
     rules,
     sql,
+    tickets,
 )
 from opsengine.api.errors import exception_handlers, problem_responses
 from opsengine.api.telemetry import RequestTimingMiddleware
@@ -73,6 +75,11 @@ CONTROLLERS: list[type] = [
     notify.NotificationController,
     problems.ProblemController,
     problems.KnownErrorController,
+    tickets.TicketController,
+    tickets.CalendarController,
+    tickets.SlaPolicyController,
+    tickets.CsatController,
+    kb.KnowledgeBaseController,
 ]
 
 
