@@ -26,14 +26,84 @@ from pathlib import Path
 from opsengine.engine import Engine
 from opsengine.kb.index import ArticleIndex
 
-WORDS = (
-    "vpn password printer laptop outlook calendar disk quota mfa token expense report ssh "
-    "key network wifi monitor badge backup restore share folder mailbox phone voicemail "
-    "driver install update upgrade reboot crash slow freeze error login account access "
-    "permission license software hardware keyboard mouse screen display meeting room "
-    "camera microphone headset travel booking invoice payroll holiday leave training"
-).split()
-FILLER = "the a to of and in for on with your from after before when if it is".split()
+WORDS = [
+    "vpn",
+    "password",
+    "printer",
+    "laptop",
+    "outlook",
+    "calendar",
+    "disk",
+    "quota",
+    "mfa",
+    "token",
+    "expense",
+    "report",
+    "ssh",
+    "key",
+    "network",
+    "wifi",
+    "monitor",
+    "badge",
+    "backup",
+    "restore",
+    "share",
+    "folder",
+    "mailbox",
+    "phone",
+    "voicemail",
+    "driver",
+    "install",
+    "update",
+    "upgrade",
+    "reboot",
+    "crash",
+    "slow",
+    "freeze",
+    "error",
+    "login",
+    "account",
+    "access",
+    "permission",
+    "license",
+    "software",
+    "hardware",
+    "keyboard",
+    "mouse",
+    "screen",
+    "display",
+    "meeting",
+    "room",
+    "camera",
+    "microphone",
+    "headset",
+    "travel",
+    "booking",
+    "invoice",
+    "payroll",
+    "holiday",
+    "leave",
+    "training",
+]
+FILLER = [
+    "the",
+    "a",
+    "to",
+    "of",
+    "and",
+    "in",
+    "for",
+    "on",
+    "with",
+    "your",
+    "from",
+    "after",
+    "before",
+    "when",
+    "if",
+    "it",
+    "is",
+]
 
 
 def article(rng: random.Random, i: int) -> dict:
