@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,20 @@ class Engine:
         *,
         source: str | None = None,
         host: str | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
-        """Ingest a log file (plain or gzip; path) or lines (Arrow array, polars Series, list of str)."""
+        """Ingest a log file (plain or gzip; path), a binary stream (e.g. ``sys.stdin.buffer``;
+        ``source`` names it, default ``stdin``) or lines (Arrow array, polars Series, list of
+        str), then let the threshold rules read the events it stored. ``progress`` is called
+        as a file or stream is read."""
         if isinstance(data, str | Path):
-            result = self.logs.ingest_file(data, source=source, host=host)
+            result = self.logs.ingest_file(data, source=source, host=host, progress=progress)
+            self.log_thresholds.poll()
+            return result
+        if hasattr(data, "read"):
+            result = self.logs.ingest_stream(
+                data, source=source or "stdin", host=host, progress=progress
+            )
             self.log_thresholds.poll()
             return result
         lines = as_lines(data)
