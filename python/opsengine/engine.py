@@ -32,6 +32,7 @@ from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
+from opsengine.tickets.wiring import attach_service_desk
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class Engine:
         attach_incident_domains(self)
         # engine.config (tracked configuration, drift) and engine.inventory; alerts → above.
         attach_config_domain(self)
+        # engine.tickets and engine.kb; solves tickets whose incident resolves.
+        attach_service_desk(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules
