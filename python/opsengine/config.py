@@ -176,6 +176,22 @@ class InventorySettings:
     policy_severity: str = "high"  # of version_policy_violation alerts
 
 
+class TicketSettings:
+    """The service desk (tickets/, kb/): SLA alerts and the e-mail intake."""
+
+    default_queue: str = "support"  # tickets that name no queue
+    default_sla_policy: str = ""  # for queues that name no policy ("" = no SLA)
+    sla_warning_percent: int = 75  # of a target's business time: the warning alert
+    sla_tick_s: int = 30  # `opsengine run` checks the clocks this often
+    smtp_listen: str = ""  # host:port of the mail intake, e.g. 127.0.0.1:2525 ("" = off)
+    smtp_max_bytes: int = 10 << 20  # larger messages are refused (552)
+    # The public reply a ticket gets when its linked incident resolves.
+    incident_reply: str = (
+        "The incident behind your request (#{incident}: {title}) has been resolved. "
+        "We are marking this ticket solved; reply to reopen it if the problem persists."
+    )
+
+
 @dataclass
 class Settings:
     db: str = "opsengine.duckdb"
@@ -194,6 +210,7 @@ class Settings:
     metric_rules: MetricRuleSettings = field(default_factory=MetricRuleSettings)
     config: ConfigMgmtSettings = field(default_factory=ConfigMgmtSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:

@@ -30,6 +30,7 @@ from opsengine.api.controllers import (
     health,
     incidents,
     ingest,
+    kb,
     keys,
     logs,
     metric_search,
@@ -40,6 +41,7 @@ from opsengine.api.controllers import (
     queries,
     rules,
     sql,
+    tickets,
 )
 from opsengine.api.errors import exception_handlers, problem_responses
 from opsengine.api.telemetry import RequestTimingMiddleware
@@ -76,6 +78,11 @@ CONTROLLERS: list[type] = [
     problems.KnownErrorController,
     config.ConfigController,
     config.InventoryController,
+    tickets.TicketController,
+    tickets.CalendarController,
+    tickets.SlaPolicyController,
+    tickets.CsatController,
+    kb.KnowledgeBaseController,
 ]
 
 

@@ -1,8 +1,8 @@
 """The ``opsengine`` command line: the parser and ``main``.
 
 Each verb group lives in its own module here (``rules``, ``ingest``, ``metrics``, ``sql``,
-``query``, ``export``, ``sources``, ``run``, ``keys``, ``incidents``, ``maintenance``,
-``config`` (with ``inventory``), ``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
+``query``, ``export``, ``sources``, ``run``, ``keys``, ``incidents``, ``tickets``, ``kb``,
+``config`` (with ``inventory``), ``maintenance``, ``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
 the exit codes, ``open_engine``/``open_store`` and ``CliError``. A new verb is a new
 ``cli/<verb>.py`` with ``add_commands`` and one line in ``VERB_GROUPS``.
 
@@ -20,6 +20,7 @@ from opsengine.cli import (
     export,
     incidents,
     ingest,
+    kb,
     keys,
     maintenance,
     query,
@@ -27,13 +28,13 @@ from opsengine.cli import (
     run,
     sources,
     sql,
+    tickets,
 )
 from opsengine.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError, fail
 
 # In the order `opsengine --help` lists them.
-VERB_GROUPS = (
-    rules, ingest, maintenance, query, sql, export, sources, run, keys, incidents, config, bench,
-)  # fmt: skip
+VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, keys, incidents,
+               tickets, kb, config, bench)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

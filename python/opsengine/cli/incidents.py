@@ -36,11 +36,13 @@ class _Domains:
     def __init__(self, args: argparse.Namespace) -> None:
         from opsengine.alerts import AlertLog
         from opsengine.incidents.wiring import attach_incident_domains
+        from opsengine.tickets.wiring import attach_service_desk
 
         self.settings = load_cli_settings(args)
         self.store = open_store(args, self.settings, while_running=WHILE_RUNNING)
         self.alerts = AlertLog(self.store)
         attach_incident_domains(self)
+        attach_service_desk(self)  # resolving an incident here solves its linked tickets
 
     def close(self) -> None:
         self.store.close()
@@ -160,6 +162,10 @@ def _kpis(d: _Domains, args: argparse.Namespace) -> None:
             for v in (k["mean_seconds"], k["median_seconds"])
         )
         print(f"{name.upper()}: mean {mean}, median {median} ({k['measured']} measured)")
+    sat = kpis["user_satisfaction"]
+    print(f"user satisfaction (CSAT): {_cell(sat['satisfied_percent'])} % rated 4-5, average "
+          f"{_cell(sat['average_rating'])} ({sat['answered']} of {sat['surveys']} surveys "
+          f"answered); SLA compliance {_cell(sat['sla_compliance_percent'])} %")  # fmt: skip
     print("uptime:")
     _print(kpis["uptime"], args, ("service", "uptime_percent", "checks", "passed",
                                    "p95_latency_ms", "last_ok", "target"))  # fmt: skip

@@ -58,7 +58,7 @@ class ConfigService:
         self.alerts = alerts  # opsengine.alerts.AlertLog
         self.settings = settings  # opsengine.config.ConfigSettings
         self._lock = threading.RLock()  # one snapshot/approval at a time
-        #: Called with (action, detail, actor) for approvals: the audit log (api/audit.py).
+        #: Called with (action, detail, actor) for approvals: the audit log (access/audit.py).
         self.audit_sink: Callable[[str, str, str], None] | None = None
         self._redactor: Redactor | None = None
 

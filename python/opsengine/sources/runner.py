@@ -13,7 +13,9 @@ And the rule clock (``engine.tick_rules``): rule time otherwise moves only with 
 samples and events, so a host that stops reporting (``host_down``) or a burst of log events
 that ends would be noticed only when other data moves time on. And the maintenance clock
 (``engine.maintenance``, every ``[retention] interval_s``): roll-ups and retention, so a
-long-running engine keeps its file bounded without a cron job.
+long-running engine keeps its file bounded without a cron job. And the SLA clock
+(``engine.tickets.sla_alerts``, every ``[tickets] sla_tick_s``): warnings and breaches of
+ticket SLAs as alerts; and the mail intake (``[tickets] smtp_listen``, off by default).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
         ("maintenance", _start_maintenance),
+        ("sla_clock", _start_sla_clock),
+        ("smtp_intake", _start_smtp_intake),
     )
     for name, start in starters:
         try:
@@ -202,6 +206,23 @@ def _start_maintenance(engine: Engine, settings: Settings) -> RunningSource | No
     if interval <= 0:
         return None
     return MaintenanceClock(engine, float(interval)).start()
+
+
+def _start_sla_clock(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.tickets.sla_alerts import SlaClock
+
+    tickets = getattr(engine, "tickets", None)
+    if tickets is None or settings.tickets.sla_tick_s <= 0:
+        return None
+    return SlaClock(tickets.sla_alerts, float(settings.tickets.sla_tick_s)).start()
+
+
+def _start_smtp_intake(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.tickets.mail_intake import MailIntake
+
+    if not settings.tickets.smtp_listen:
+        return None
+    return MailIntake.from_settings(engine.tickets, settings.tickets).start()
 
 
 class MaintenanceClock(PeriodicTask):
