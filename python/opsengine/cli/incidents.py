@@ -50,7 +50,7 @@ class _Domains:
 
 def _when(text: str | None, now: datetime) -> datetime | None:
     """ISO-8601, ``now``, ``today``, ``-1h`` (ago) or ``2h`` / ``+2h`` (from now)."""
-    from opsengine.incidents.rows import parse_when
+    from opsengine.store.rows import parse_when
 
     return None if text is None else parse_when(text, now)
 
