@@ -37,12 +37,14 @@ class _Domains:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from opsengine.alerts import AlertLog
-        from opsengine.incidents.wiring import attach_incident_domains
+        from opsengine.incidents.wiring import incident_domains
 
         self.settings = load_cli_settings(args)
         self.store = open_store(args, self.settings, while_running=WHILE_RUNNING)
         self.alerts = AlertLog(self.store)
-        attach_incident_domains(self)
+        self.incidents, self.problems, self.notify = incident_domains(
+            self.store, self.alerts, self.settings.incidents
+        )
 
     def close(self) -> None:
         self.store.close()
