@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
+from opsengine.config_mgmt.wiring import attach_config_domain
 from opsengine.incidents.service import IncidentService
 from opsengine.incidents.wiring import incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
@@ -40,6 +41,13 @@ from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
 from opsengine.store.queries import run_query
+from opsengine.tickets.wiring import attach_service_desk
+
+if TYPE_CHECKING:
+    from opsengine.config_mgmt.inventory_service import InventoryService
+    from opsengine.config_mgmt.service import ConfigService
+    from opsengine.kb.service import KnowledgeBase
+    from opsengine.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,12 @@ class Engine:
     incidents: IncidentService
     problems: ProblemService
     notify: NotificationService
+    #: Tracked configuration and drift; the inventory and its policies.
+    config: ConfigService
+    inventory: InventoryService
+    #: The service desk: tickets with SLAs, and the knowledge base.
+    tickets: TicketService
+    kb: KnowledgeBase
     #: Samples → metrics table → metric rules (event time) → alerts.
     metrics: MetricPipeline
     #: Events of ``threshold:`` log rules → windows in the core → alerts.
@@ -101,6 +115,10 @@ class Engine:
         self.incidents, self.problems, self.notify = incident_domains(
             self.store, self.alerts, self.settings.incidents
         )
+        # engine.config (tracked configuration, drift) and engine.inventory; alerts → above.
+        attach_config_domain(self)
+        # engine.tickets and engine.kb; solves tickets whose incident resolves.
+        attach_service_desk(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules

@@ -1,8 +1,8 @@
 """The ``opsengine`` command line: the parser and ``main``.
 
 Each verb group lives in its own module here (``rules``, ``ingest``, ``metrics``, ``sql``,
-``query``, ``export``, ``sources``, ``run``, ``keys``, ``incidents``, ``maintenance``,
-``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
+``query``, ``export``, ``sources``, ``run``, ``keys``, ``incidents``, ``tickets``, ``kb``,
+``maintenance``, ``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
 the exit codes, ``open_engine``/``open_store`` and ``CliError``. A new verb is a new
 ``cli/<verb>.py`` with ``add_commands`` and one line in ``VERB_GROUPS``.
 
@@ -19,6 +19,7 @@ from opsengine.cli import (
     export,
     incidents,
     ingest,
+    kb,
     keys,
     maintenance,
     query,
@@ -26,11 +27,13 @@ from opsengine.cli import (
     run,
     sources,
     sql,
+    tickets,
 )
 from opsengine.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError, fail
 
 # In the order `opsengine --help` lists them.
-VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, keys, incidents, bench)
+VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, keys, incidents,
+               tickets, kb, bench)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
