@@ -24,8 +24,8 @@ from opsengine.store import Store, StoreError
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.admin_client import AdminChannelClient, AdminChannelError
 from opsengine.store.admin_protocol import MAX_REQUEST_BYTES, recv_response
-from opsengine.store.queries import QueryError
-from opsengine.store.read_only_sql import WriteRefusedError, read_only_statements
+from opsengine.store.named_queries import QueryError
+from opsengine.store.sql_gate import WriteRefusedError, read_only_statements
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
 

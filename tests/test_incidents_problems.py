@@ -15,7 +15,7 @@ from incidents_helpers import alert, at
 from opsengine.engine import Engine
 from opsengine.incidents.alertmanager import AlertmanagerPayloadError, alertmanager_changes
 from opsengine.problems import ProblemError
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 
 
 @pytest.fixture

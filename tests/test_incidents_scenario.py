@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from incidents_helpers import DAY, alert, at, receivers
 from opsengine.engine import Engine
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 
 pytest.importorskip("aiosmtpd", reason="aiosmtpd (test extra) provides the local SMTP server")
 

@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from history_rows import insert_events, make_history_db, t
 from opsengine.store import Store
-from opsengine.store.param_values import convert_param_value
-from opsengine.store.queries import (
+from opsengine.store.named_queries import (
     QueryError,
     QueryFileError,
     load_queries,
     parse_query_file,
     run_query,
 )
+from opsengine.store.param_values import convert_param_value
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from opsengine.cli import main
 from opsengine.config import load_settings
 from opsengine.engine import Engine
 from opsengine.sources.probes import ProbeCheck, Prober, checks_from_settings, run_check
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 from sources_net import closed_port
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -40,7 +40,7 @@ from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 from opsengine.tickets.wiring import attach_service_desk
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from opsengine.api.context import ServicesDep
 
 class MetricsExpositionController(Controller):
     path = "/metrics"
-    opt = {PUBLIC_OPT: True}  # noqa: RUF012
-    tags = ["health"]  # noqa: RUF012
+    opt = {PUBLIC_OPT: True}
+    tags = ["health"]
 
     @get(
         "/",

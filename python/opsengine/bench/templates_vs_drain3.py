@@ -17,7 +17,7 @@ Rust core itself: ``--ours-cargo`` runs the ignored speed test of ``core/tests/l
 reads such a file written earlier::
 
     TEMPLATES_BENCH_JSON=ours.json cargo test --release --test loghub_templates -- --ignored --nocapture
-    python benches/templates_vs_drain3.py --ours-json ours.json      # or: --ours-cargo
+    python -m opsengine.bench.templates_vs_drain3 --ours-json ours.json      # or: --ours-cargo
 
 Speed: all 16 Content columns are concatenated and replicated to ``--speed-lines`` lines
 (1,000,000 by default) and each miner is timed on them, one thread, median of ``--runs``
@@ -73,8 +73,8 @@ DRAIN3_EXAMPLE_MASKING = [
 
 
 def default_data_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    return here.parent.parent / "shared" / "data" / "loghub"
+    here = Path(__file__).resolve().parents[3]  # the checkout: python/opsengine/bench/ → root
+    return here.parent / "shared" / "data" / "loghub"
 
 
 def read_structured(path: Path) -> tuple[list[str], list[str]]:
@@ -204,7 +204,7 @@ def main() -> int:
     ours_json = json.loads(args.ours_json.read_text()) if args.ours_json else None
     if args.ours_cargo:
         ours_json = (
-            run_cargo_speed_test(Path(__file__).resolve().parent.parent, args.data) or ours_json
+            run_cargo_speed_test(Path(__file__).resolve().parents[3], args.data) or ours_json
         )
     have_binding = ours_miner() is not None
     peers = ["drain3-default", "drain3-masked"]

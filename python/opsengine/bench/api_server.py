@@ -6,7 +6,7 @@ against: ``GET /health`` (no auth), ``GET /api/v1/logs?limit=50`` (auth + DuckDB
 ``POST /api/v1/ingest/logs`` with 100 lines, and with 10,000 lines over 4 connections
 (lines/s into the store, rules matched). Prints a Markdown table; ``--out FILE`` also writes JSON.
 
-    python benches/api_server.py [--seconds 10] [--servers granian,uvicorn] [--out results.json]
+    python -m opsengine.bench.api_server [--seconds 10] [--servers granian,uvicorn] [--out results.json]
 
 Needs ``wrk`` (Debian: apt-get install wrk) and the loghub corpus at ../shared/data/loghub.
 """
@@ -26,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]  # the checkout: python/opsengine/bench/ → root
 LOGHUB = Path(os.environ.get("OPSENGINE_LOGHUB", ROOT.parent / "shared" / "data" / "loghub"))
 
 _POST_LUA = """
@@ -52,7 +52,7 @@ def _corpus_lines() -> list[bytes]:
     return lines
 
 
-def _start(server: str, workdir: Path) -> tuple[subprocess.Popen, str, str]:
+def start_server(server: str, workdir: Path) -> tuple[subprocess.Popen, str, str]:
     env = dict(os.environ, OPSENGINE_API_RATE_LIMIT="0", OPSENGINE_FILES_ENABLED="false",
                OPSENGINE_SYSLOG_ENABLED="false", OPSENGINE_HOST_ENABLED="false")  # fmt: skip
     proc = subprocess.Popen(
@@ -99,7 +99,7 @@ def _wrk(
 
 
 def measure(server: str, seconds: int, lines: list[bytes], workdir: Path) -> dict:
-    proc, url, token = _start(server, workdir)
+    proc, url, token = start_server(server, workdir)
     try:
         seed = b"\n".join(lines[:20_000])
         req = urllib.request.Request(

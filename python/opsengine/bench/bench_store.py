@@ -1,7 +1,7 @@
 """pytest-benchmark entry points for the store stage: opsengine's logs+events append against
 a plain DuckDB ``INSERT … SELECT`` of the same Arrow rows (the ceiling).
 
-Run: ``pytest benches/bench_store.py --benchmark-only`` (``opsengine bench`` prints the
+Run: ``pytest python/opsengine/bench/bench_store.py --benchmark-only`` (``opsengine bench`` prints the
 same comparison as lines/s, with the end-to-end ingest beside it).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+
 from opsengine.bench.corpus import find_loghub, loghub_lines, replicated
 from opsengine.ingest.log_templates import LogTemplates
 from opsengine.ingest.logs import LogIngestor

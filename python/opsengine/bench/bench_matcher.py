@@ -1,6 +1,6 @@
 """pytest-benchmark entry points for log-rule matching: opsengine and its peers, same rules, same lines.
 
-Run: ``pytest benches/bench_matcher.py --benchmark-only`` (the README table comes from
+Run: ``pytest python/opsengine/bench/bench_matcher.py --benchmark-only`` (the README table comes from
 ``opsengine bench``, which runs the same measurements and prints ratios).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from opsengine import RuleSet
 from opsengine.bench.corpus import find_loghub, loghub_lines, replicated
 from opsengine.bench.matcher import python_patterns

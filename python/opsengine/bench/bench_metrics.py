@@ -1,6 +1,6 @@
 """Metric-rule evaluation throughput against polars and DuckDB doing the same computation.
 
-Run: ``python benches/bench_metrics.py [--quick] [--samples N] [--series N] [--out FILE]``.
+Run: ``python -m opsengine.bench.bench_metrics [--quick] [--samples N] [--series N] [--out FILE]``.
 Defaults follow issue 4: 20 million samples over 100,000 series in arrival (time) order,
 a sample per series every 10 s; ``--quick`` uses 2 million. Every figure is samples per
 second of input, the median of ``--repeat`` runs (3), on this machine, in one process.
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
 from opsengine import _core
 
 BATCH_ROWS = 1 << 20

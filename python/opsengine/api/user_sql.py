@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from opsengine.store import Store
-from opsengine.store.read_only_sql import WriteRefusedError, read_only_statements
+from opsengine.store.sql_gate import WriteRefusedError, read_only_statements
 
 DEFAULT_TIMEOUT_S = 30.0
 

@@ -6,7 +6,7 @@ DuckDB's own ``fts`` extension was the other candidate; it is fetched from DuckD
 extension repository on first use, which an offline engine cannot do, so it is not
 measured here.
 
-    python benches/bench_kb.py [--articles 3000] [--queries 200] [--runs 3]
+    python -m opsengine.bench.bench_kb [--articles 3000] [--queries 200] [--runs 3]
 
 Prints, per run and as medians: bulk index build (articles/s), one article added through
 ``engine.kb.create`` (store row + index commit, ms), and query latency (p50/p95 ms) for

@@ -4,14 +4,14 @@ Issue 6's target: p99 under 20 ms at 500 requests/s on loopback against ``opseng
 (granian, one worker). Seeds the incidents into a fresh store in one ``INSERT … SELECT``
 over ``range()`` (recent ones open, older ones resolved or closed; 50 services, 500 hosts,
 2,000 fingerprints; some share a ``detected_at`` so the id tie-break is exercised), starts
-the server (helpers from ``benches/api_server.py``), waits until ``/health`` says the
+the server (helpers from ``python/opsengine/bench/api_server.py``), waits until ``/health`` says the
 incident index is loaded, then runs wrk ``--runs`` times per connection count and prints
 the medians: closed-loop (each connection sends as soon as it has its answer) at each of
 ``--connections``, and paced near ``--rate`` (wrk2 ``-R`` when installed; plain wrk has no
 rate option, so 16 connections each wait ``16/rate - p50`` between requests through wrk's
 Lua ``delay()`` hook; the rate reached is printed beside the latencies).
 
-    python benches/api_incidents.py [--incidents 100000] [--seconds 10] [--runs 3]
+    python -m opsengine.bench.api_incidents [--incidents 100000] [--seconds 10] [--runs 3]
                                     [--connections 8,64] [--rate 500] [--no-index] [--out FILE]
 
 ``--no-index`` sets ``OPSENGINE_INCIDENTS_MEMORY_INDEX=false``: every page is a DuckDB query.
@@ -34,8 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_server import _start  # a sibling script, not a package
+from opsengine.bench.api_server import start_server
 
 PACED_CONNECTIONS = 16
 
@@ -128,11 +127,11 @@ def _summary(runs: list[dict]) -> dict:
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict:
-    db = workdir / "granian.duckdb"  # the name api_server._start opens for granian
+    db = workdir / "granian.duckdb"  # the name api_server.start_server opens for granian
     seconds_to_seed = seed(db, args.incidents)
     if args.no_index:
         os.environ["OPSENGINE_INCIDENTS_MEMORY_INDEX"] = "false"
-    proc, url, token = _start("granian", workdir)
+    proc, url, token = start_server("granian", workdir)
     try:
         started = time.monotonic()
         index = wait_for_index(url)
