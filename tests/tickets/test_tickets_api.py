@@ -4,7 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
-from api_helpers import assert_problem, running_api
+from tests.support.api_helpers import assert_problem, running_api
 
 CALENDAR = {
     "timezone": "Europe/Berlin",
