@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 
 from opsengine.incidents.model import IncidentChange
-from opsengine.incidents.rows import bounded_text, dumps, fetch_dicts, query_dicts, utc
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, dumps, fetch_dicts, query_dicts, utc
 from opsengine.tickets.calendar import BusinessCalendar, CalendarError, Interval
 from opsengine.tickets.csat import SurveySigner, data_dir, load_key, new_nonce
 from opsengine.tickets.model import (

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.alerts import AlertChange, changes_table, fingerprint
-from opsengine.incidents.rows import fetch_dicts, query_dicts, utc
 from opsengine.sources.background import PeriodicTask
+from opsengine.store.rows import fetch_dicts, query_dicts, utc
 
 WARNING_RULE = "ticket_sla_warning"
 BREACH_RULE = "ticket_sla_breach"
