@@ -49,16 +49,23 @@ class SlaAlerts:
                 "SELECT * FROM tickets WHERE status IN ('new', 'open', 'pending') "
                 "AND sla_applied IS NOT NULL ORDER BY id",
             )
+            cache: dict = {}  # policies and calendars, read once per check
+            pauses = self.tickets.pause_periods(cur, [t["id"] for t in rows])
             for t in rows:
-                _, clocks = self.tickets.clocks(t, now, cur)
+                basis = self.tickets.sla_basis(t, cur, cache, pauses)
+                if basis is None:
+                    continue
+                _, clocks = self.tickets.clocks(t, now, cur, cache, pauses)
+                calendar, done = basis[2], basis[3]
                 for target, clock in clocks.items():
                     if clock.met_at is not None:
                         continue
                     if clock.breached:
-                        since = clock.due or now
-                        wanted[(t["id"], target, "breach")] = (since, t)
+                        wanted[(t["id"], target, "breach")] = (clock.due or now, t)
                     if clock.reached(self.warning_percent):
-                        since = _warned_at(self.tickets, t, clock, self.warning_percent, cur, now)
+                        # When the clock crossed the line: the alert's first evidence.
+                        line = clock.seconds * self.warning_percent / 100.0
+                        since = min(calendar.add(t["created_at"], line, done), now)
                         wanted[(t["id"], target, "warning")] = (since, t)
         finally:
             cur.close()
@@ -74,7 +81,9 @@ class SlaAlerts:
         with store.transaction() as c:
             for k in firing:
                 c.execute(
-                    "INSERT OR REPLACE INTO ticket_sla_alerts VALUES (?, ?, ?, ?, NULL)",
+                    "INSERT INTO ticket_sla_alerts VALUES (?, ?, ?, ?, NULL) "
+                    "ON CONFLICT (ticket_id, target, level) DO UPDATE "
+                    "SET active_since = excluded.active_since, resolved_at = NULL",
                     [*k, wanted[k][0]],
                 )
             for k in resolving:
@@ -84,16 +93,6 @@ class SlaAlerts:
                     [now, *k],
                 )
         return len(changes)
-
-
-def _warned_at(tickets, t, clock, percent, cur, now) -> datetime:
-    """When the clock crossed the warning line: the alert instance's first evidence."""
-    name, _ = tickets.clocks(t, now, cur)
-    policy = tickets.policy(name, cur)
-    calendar = tickets.calendar(policy.calendar, cur)
-    pauses, _since = tickets._pauses(cur, t["id"])
-    at = calendar.add(t["created_at"], clock.seconds * percent / 100.0, pauses)
-    return min(at, now)
 
 
 def _change(key, since: datetime, now: datetime, state: str, t: dict | None) -> AlertChange:
