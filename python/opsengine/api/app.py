@@ -25,6 +25,7 @@ from opsengine.api.auth import AuthMiddleware
 from opsengine.api.context import ApiServices, build_services
 from opsengine.api.controllers import (
     alerts,
+    config,
     events,
     health,
     incidents,
@@ -75,6 +76,8 @@ CONTROLLERS: list[type] = [
     notify.NotificationController,
     problems.ProblemController,
     problems.KnownErrorController,
+    config.ConfigController,
+    config.InventoryController,
     tickets.TicketController,
     tickets.CalendarController,
     tickets.SlaPolicyController,

@@ -22,8 +22,8 @@ from opsengine.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from opsengine.api.audit import AuditTrail
-    from opsengine.api.keys import KeyStore
+    from opsengine.access.audit import AuditTrail
+    from opsengine.access.keys import KeyStore
     from opsengine.store import Store
 
 WHILE_RUNNING = (
@@ -58,15 +58,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _open(args: argparse.Namespace) -> tuple[Store, KeyStore, AuditTrail]:
     """The store with its key store and audit trail."""
-    from opsengine.api.audit import AuditTrail
-    from opsengine.api.keys import KeyStore
+    from opsengine.access.audit import AuditTrail
+    from opsengine.access.keys import KeyStore
 
     store = open_store(args, while_running=WHILE_RUNNING)
     return store, KeyStore(store), AuditTrail(store)
 
 
 def _audit(audit: AuditTrail, action: str, detail: str | None = None) -> None:
-    from opsengine.api.audit import AuditEntry
+    from opsengine.access.audit import AuditEntry
 
     audit.record(
         AuditEntry(
@@ -106,7 +106,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from opsengine.api.keys import KeyError_
+    from opsengine.access.keys import KeyError_
 
     store, keys, audit = _open(args)
     with store:

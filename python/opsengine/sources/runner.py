@@ -2,7 +2,8 @@
 
 ``start_sources(engine, settings)`` starts, each in its own thread: the file tailer
 (``[files]``), the syslog listener (``[syslog]``), the uptime probes (``[probes]``) and
-the Prometheus scraper (``[[prometheus.target]]``) and the host collector (``[host]``). A source that cannot start (port taken, no readable
+the Prometheus scraper (``[[prometheus.target]]``), the host collector (``[host]``), the
+configuration snapshots (``[[config.item]]``) and the inventory (``[inventory]``). A source that cannot start (port taken, no readable
 file) is reported in ``RunningSources.problems`` and the others still run.
 
 Beside them runs the escalation ticker (``engine.notify``): the wall clock that escalates
@@ -91,6 +92,8 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("probes", _start_probes),
         ("prometheus", _start_prometheus),
         ("host", _start_host),
+        ("config_snapshots", _start_config_snapshots),
+        ("inventory", _start_inventory),
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
         ("maintenance", _start_maintenance),
@@ -167,6 +170,24 @@ def _start_host(engine: Engine, settings: Settings) -> RunningSource | None:
     return HostCollector(
         engine.ingest_metrics, interval_s=cfg.interval_s, top_processes=cfg.top_processes
     ).start()
+
+
+def _start_config_snapshots(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.config_snapshots import ConfigSnapshotter
+
+    cfg = settings.config
+    if not cfg.enabled or cfg.interval_s <= 0:
+        return None
+    return ConfigSnapshotter(engine.config, float(cfg.interval_s)).start()
+
+
+def _start_inventory(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.inventory import InventoryCollector
+
+    cfg = settings.inventory
+    if not cfg.enabled or cfg.interval_s <= 0:
+        return None
+    return InventoryCollector(engine.inventory, float(cfg.interval_s)).start()
 
 
 def _start_escalation(engine: Engine, settings: Settings) -> RunningSource | None:

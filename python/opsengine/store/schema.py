@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from opsengine.config_mgmt.tables import TABLES as CONFIG_MGMT_TABLES
 from opsengine.kb.tables import MIGRATIONS as KB_MIGRATIONS
 from opsengine.tickets.tables import MIGRATIONS as TICKET_MIGRATIONS
 
@@ -349,6 +350,7 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
         """,
     ),
     (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
+    *CONFIG_MGMT_TABLES,
     *TICKET_MIGRATIONS,
     *KB_MIGRATIONS,
 ]
