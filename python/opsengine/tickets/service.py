@@ -551,6 +551,26 @@ class TicketService:
             self._recompute(cur, ticket_id, now)
         return self.get(ticket_id, now=now)
 
+    def close_solved(self, now: datetime | None = None) -> list[int]:
+        """Close the tickets solved more than ``[tickets] close_solved_after_days`` ago
+        (a requester's reply reopens a solved ticket, not a closed one); returns their ids."""
+        days = self.settings.close_solved_after_days
+        if days <= 0:
+            return []
+        now = utc(now, "now")
+        rows = query_dicts(
+            self.store,
+            "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ? ORDER BY id",
+            [now - timedelta(days=days)],
+        )
+        for r in rows:
+            with self.store.transaction() as cur:
+                t = self._load(cur, r["id"])
+                if t["status"] == "solved":
+                    self._set_status(cur, t, "closed", now, "system",
+                                     reason=f"solved for {days} days")  # fmt: skip
+        return [r["id"] for r in rows]
+
     # == incidents in =====================================================
     def on_incident_changes(self, changes: list[IncidentChange]) -> None:
         """Solve the tickets linked (with auto_solve) to incidents that resolved."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.alerts import AlertChange, changes_table, fingerprint
+from opsengine.config import ConfigError
 from opsengine.incidents.rows import fetch_dicts, query_dicts, utc
 from opsengine.sources.background import PeriodicTask
 
@@ -26,7 +27,7 @@ _LABEL = {"first_response": "first response", "resolution": "resolution"}
 class SlaAlerts:
     def __init__(self, tickets: Any, alerts: Any, warning_percent: float = 75.0) -> None:
         if not 0 < warning_percent < 100:
-            raise ValueError(
+            raise ConfigError(
                 f"[tickets] sla_warning_percent: between 0 and 100, got {warning_percent}"
             )
         self.tickets = tickets
@@ -131,7 +132,8 @@ def _change(key, since: datetime, now: datetime, state: str, t: dict | None) -> 
 
 
 class SlaClock(PeriodicTask):
-    """Calls ``SlaAlerts.check()`` every ``interval_s`` in ``opsengine run``."""
+    """Calls ``SlaAlerts.check()`` every ``interval_s`` in ``opsengine run``, and closes
+    tickets solved longer than ``[tickets] close_solved_after_days``."""
 
     thread_name = "opsengine-sla-clock"
 
@@ -139,9 +141,11 @@ class SlaClock(PeriodicTask):
         super().__init__(interval_s)
         self.sla_alerts = sla_alerts
         self.changes = 0
+        self.closed = 0  # solved tickets closed after close_solved_after_days
 
     def run_once(self) -> None:
         self.changes += self.sla_alerts.check()
+        self.closed += len(self.sla_alerts.tickets.close_solved())
 
     def status(self) -> dict[str, Any]:
-        return {**super().status(), "alert_changes": self.changes}
+        return {**super().status(), "alert_changes": self.changes, "closed": self.closed}
