@@ -111,7 +111,7 @@ def _domain_tile(
     domain = getattr(engine, attribute, None)
     kpis = getattr(domain, "kpis", None)
     if domain is None or not callable(kpis):
-        return Tile(key, label, "", f"not configured (no {attribute} domain)", configured=False)
+        return Tile(key, label, "", f"needs the {attribute} domain", configured=False)
     value = kpis(start, end).get(field)
     if value is None:
         return Tile(key, label, "", f"no data in {KPI_DAYS} days")

@@ -43,8 +43,11 @@ MAX_FORM_BYTES = 256 << 10
 OPEN_OPT = "web_open"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+# Styles may be inline: plotly sets its SVG's styles from its own (same-origin) script. Scripts
+# may not: every script is a file from this origin, so injected markup cannot run.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
@@ -162,6 +165,7 @@ def _refusal(title: str, detail: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<title>{escape(title)} · opsengine</title><link rel="stylesheet" href="/static/app.css">'
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         f'</head><body><main class="narrow"><h1>{escape(title)}</h1><p>{escape(detail)}</p>'
         '<p><a href="/">Back to the overview</a></p></main></body></html>'
     )

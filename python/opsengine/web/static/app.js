@@ -5,6 +5,7 @@
 function drawChart(el) {
   var spec;
   try { spec = JSON.parse(el.dataset.chart); } catch (e) { return; }
+  if (!spec || !Array.isArray(spec.traces)) { return; }
   if (spec.empty || !window.Plotly) {
     el.classList.add("chart-empty");
     el.textContent = spec.empty ? "No data in this range." : "Charts need plotly.min.js.";
