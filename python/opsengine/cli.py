@@ -252,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("--config", help="settings file")
     maint.set_defaults(func=cmd_maintenance)
 
-    from opsengine import incidents_cli, keys_cli, run_cli, sources_cli, sql_cli
+    from opsengine import demo_cli, incidents_cli, keys_cli, run_cli, sources_cli, sql_cli
 
-    for domain in (sql_cli, sources_cli, run_cli, keys_cli, incidents_cli):
+    for domain in (sql_cli, sources_cli, run_cli, demo_cli, keys_cli, incidents_cli):
         domain.add_commands(sub)
 
     bench = sub.add_parser("bench", help="measure this machine's capacity against the peers")
