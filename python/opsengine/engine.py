@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,18 @@ import pyarrow as pa
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
+from opsengine.config_mgmt.wiring import attach_config_domain
 from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
 from opsengine.ingest.log_templates import LogTemplates
+from opsengine.ingest.search import EventSearch, LogSearch
 from opsengine.metrics.pipeline import MetricPipeline
+from opsengine.metrics.search import MetricSearch
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
+from opsengine.tickets.wiring import attach_service_desk
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,10 @@ class Engine:
         self.alerts = AlertLog(self.store)
         # engine.incidents, engine.problems, engine.notify; subscribed to engine.alerts.
         attach_incident_domains(self)
+        # engine.config (tracked configuration, drift) and engine.inventory; alerts → above.
+        attach_config_domain(self)
+        # engine.tickets and engine.kb; solves tickets whose incident resolves.
+        attach_service_desk(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules
@@ -73,6 +82,10 @@ class Engine:
         # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.log_thresholds.poll()  # events stored before a restart and not read yet
+        # Read services for people and the API: they hold the SQL of the searches.
+        self.log_search = LogSearch(self.store)
+        self.event_search = EventSearch(self.store)
+        self.metric_search = MetricSearch(self.store)
         # While this process holds the file, `opsengine sql`/`query` read through this socket.
         self.channel = AdminChannel(self.store).start() if admin_channel else None
 
@@ -101,10 +114,20 @@ class Engine:
         *,
         source: str | None = None,
         host: str | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
-        """Ingest a log file (plain or gzip; path) or lines (Arrow array, polars Series, list of str)."""
+        """Ingest a log file (plain or gzip; path), a binary stream (e.g. ``sys.stdin.buffer``;
+        ``source`` names it, default ``stdin``) or lines (Arrow array, polars Series, list of
+        str), then let the threshold rules read the events it stored. ``progress`` is called
+        as a file or stream is read."""
         if isinstance(data, str | Path):
-            result = self.logs.ingest_file(data, source=source, host=host)
+            result = self.logs.ingest_file(data, source=source, host=host, progress=progress)
+            self.log_thresholds.poll()
+            return result
+        if hasattr(data, "read"):
+            result = self.logs.ingest_stream(
+                data, source=source or "stdin", host=host, progress=progress
+            )
             self.log_thresholds.poll()
             return result
         lines = as_lines(data)

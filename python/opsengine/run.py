@@ -41,7 +41,7 @@ class RunError(RuntimeError):
 
 def ensure_first_admin(services: Any) -> str | None:
     """Make an admin key when the store has none; returns its token (the only copy)."""
-    from opsengine.api.audit import AuditEntry
+    from opsengine.access.audit import AuditEntry
 
     if services.keys.count():
         return None

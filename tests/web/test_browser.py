@@ -133,7 +133,26 @@ def test_log_in_and_see_the_tiles_filled_and_the_charts_drawn(visit):
     v.shot("overview")
 
 
-def test_every_page_renders_without_errors(visit):
+A11Y_CHECK = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.closest('label') || el.getAttribute('aria-label');
+    if (!labelled) problems.push(`unlabelled ${el.tagName} ${el.name}`);
+  }
+  let last = 0;
+  for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    const level = Number(h.tagName[1]);
+    if (level > last + 1) problems.push(`heading ${h.tagName} "${h.textContent}" after h${last}`);
+    last = level;
+  }
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  if (!document.title) problems.push('no title');
+  return problems;
+}"""
+
+
+def test_every_page_renders_without_errors_and_with_labels_and_ordered_headings(visit):
     v = visit("operator")
     for name, path in (
         ("incidents", "/incidents"),
@@ -143,9 +162,10 @@ def test_every_page_renders_without_errors(visit):
         ("metrics", "/metrics/chart?name=cpu_usage_percent&range=1h"),
         ("queries", "/queries"),
         ("capacity", "/capacity"),
+        ("query-form", "/queries/top_rules"),
     ):
         v.go(path)
-        assert v.page.locator("h1").count() == 1, path
+        assert v.page.evaluate(A11Y_CHECK) == [], path
         v.shot(name)
     assert v.page.title() == "Capacity · opsengine"
 
@@ -224,3 +244,19 @@ def test_the_incident_list_updates_without_a_reload(visit, server):
     v.page.get_by_role("link", name="Replica lag on db-2").wait_for(timeout=30_000)
     assert v.page.evaluate("window.__loadedOnce") == 1  # the same document: no reload
     assert marker == 1
+
+
+def test_the_keyboard_reaches_the_skip_link_then_the_navigation(visit):
+    v = visit("viewer")
+    v.go("/")
+    v.page.keyboard.press("Tab")
+    assert v.page.evaluate("document.activeElement.textContent") == "Skip to content"
+    v.page.keyboard.press("Enter")
+    assert v.page.evaluate("location.hash") == "#main"
+    v.go("/")
+    for _ in range(3):  # skip link, brand, then the first navigation link
+        v.page.keyboard.press("Tab")
+    assert v.page.evaluate("document.activeElement.getAttribute('href')") == "/"
+    v.page.keyboard.press("Tab")
+    v.page.keyboard.press("Enter")
+    v.page.wait_for_url(v.base + "/incidents")

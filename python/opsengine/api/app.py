@@ -25,10 +25,12 @@ from opsengine.api.auth import AuthMiddleware
 from opsengine.api.context import ApiServices, build_services
 from opsengine.api.controllers import (
     alerts,
+    config,
     events,
     health,
     incidents,
     ingest,
+    kb,
     keys,
     logs,
     metric_search,
@@ -39,6 +41,7 @@ from opsengine.api.controllers import (
     queries,
     rules,
     sql,
+    tickets,
 )
 from opsengine.api.errors import exception_handlers, problem_responses
 from opsengine.api.telemetry import RequestTimingMiddleware
@@ -74,6 +77,13 @@ CONTROLLERS: list[type] = [
     notify.NotificationController,
     problems.ProblemController,
     problems.KnownErrorController,
+    config.ConfigController,
+    config.InventoryController,
+    tickets.TicketController,
+    tickets.CalendarController,
+    tickets.SlaPolicyController,
+    tickets.CsatController,
+    kb.KnowledgeBaseController,
 ]
 
 

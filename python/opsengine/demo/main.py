@@ -88,7 +88,7 @@ def run_demo(settings: Settings, *, out: TextIO = sys.stdout) -> None:
     """Run the demo until SIGINT/SIGTERM (RunError and the engine's errors as ``run``)."""
     from opsengine.run import run
 
-    if not settings.db or settings.db == Settings().db:
+    if not settings.db:
         settings.db = str(Path(tempfile.mkdtemp(prefix="opsengine-demo-")) / "demo.duckdb")
     folder = Path(settings.db).resolve().parent
     folder.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,8 @@ class IncidentService:
         self.group_window = _setting_duration(self.settings, "group_window")
         self.flap_window = _setting_duration(self.settings, "flap_window")
         self._listeners: list[tuple[str, IncidentListener]] = []
+        # Other domains' changes for the post-incident review: name → fn(start, end) → rows.
+        self.change_feeds: dict[str, Callable[[datetime, datetime], list[dict[str, Any]]]] = {}
         self.listener_errors: dict[str, int] = {}
         # Ids are counted here rather than in engine_state: this process is the only writer
         # of the file, and a statement per id was most of an incident's cost. A rolled-back
@@ -583,11 +585,13 @@ class IncidentService:
         finally:
             cur.close()
 
-    def review(self, incident_id: int, *, margin: str = "30m") -> dict[str, Any]:
+    def review(
+        self, incident_id: int, *, margin: str = "30m", changes_before: str = "24h"
+    ) -> dict[str, Any]:
         """The post-incident review (see :mod:`opsengine.incidents.review`)."""
         from opsengine.incidents.review import post_incident_review
 
-        return post_incident_review(self, incident_id, margin=margin)
+        return post_incident_review(self, incident_id, margin=margin, changes_before=changes_before)
 
     @staticmethod
     def _actor(actor: str) -> str:

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from opsengine.config_mgmt.tables import TABLES as CONFIG_MGMT_TABLES
+from opsengine.kb.tables import MIGRATIONS as KB_MIGRATIONS
+from opsengine.tickets.tables import MIGRATIONS as TICKET_MIGRATIONS
+
 
 def _metric_series(cur) -> None:
     """Split ``metrics`` into ``metric_series`` and ``metric_samples``; ``metrics`` becomes a view.
@@ -346,4 +350,7 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
         """,
     ),
     (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
+    *CONFIG_MGMT_TABLES,
+    *TICKET_MIGRATIONS,
+    *KB_MIGRATIONS,
 ]

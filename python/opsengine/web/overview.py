@@ -1,10 +1,10 @@
 """The overview: KPI tiles, open incidents by priority, the host health grid and the fleet
 charts, each computed from the engine's services and the named queries.
 
-Tiles for domains this engine does not have yet (support desk, security, configuration)
-say "not configured". A domain fills its tiles by exposing ``kpis(start, end)`` returning a
-dict with any of the keys in ``DOMAIN_TILES`` (e.g. ``engine.tickets.kpis(...)`` →
-``{"csat_percent": 92.0, "sla_compliance_percent": 98.5}``).
+CSAT and SLA compliance come from the service desk (``engine.tickets``, through
+``kpi.user_satisfaction``), config drift from ``engine.config.drift()``; a tile whose
+domain this engine does not have says "not configured" (open findings, until a security
+domain offers ``engine.security.kpis(start, end)`` → ``{"open_findings": n}``).
 """
 
 from __future__ import annotations
@@ -23,14 +23,6 @@ KPI_DAYS = 30
 #: A host silent this long is shown as stale in the grid.
 STALE_S = 180
 WARN, CRIT = 80.0, 90.0
-
-#: (tile key, label, engine attribute, key in its kpis(), unit)
-DOMAIN_TILES = (
-    ("csat", "CSAT", "tickets", "csat_percent", "%"),
-    ("sla", "SLA compliance", "tickets", "sla_compliance_percent", "%"),
-    ("findings", "Open findings", "security", "open_findings", ""),
-    ("drift", "Config drift", "config", "drifted_items", ""),
-)
 
 
 @dataclass(frozen=True)
@@ -93,30 +85,66 @@ def kpi_tiles(engine: Any, now: datetime | None = None) -> list[Tile]:
             f"{sec} in {KPI_DAYS} days",
         )
     )
-    for key, label, attribute, field, unit in DOMAIN_TILES:
-        tiles.append(_domain_tile(engine, key, label, attribute, field, unit, start, end))
+    tiles += _desk_tiles(engine, k.get("user_satisfaction"))
+    tiles.append(_findings_tile(engine, start, end))
+    tiles.append(_drift_tile(engine))
     return tiles
 
 
-def _domain_tile(
-    engine: Any,
-    key: str,
-    label: str,
-    attribute: str,
-    field: str,
-    unit: str,
-    start: datetime,
-    end: datetime,
-) -> Tile:
-    domain = getattr(engine, attribute, None)
-    kpis = getattr(domain, "kpis", None)
-    if domain is None or not callable(kpis):
-        return Tile(key, label, "", f"needs the {attribute} domain", configured=False)
-    value = kpis(start, end).get(field)
+def _not_configured(key: str, label: str, domain: str) -> Tile:
+    return Tile(key, label, "", f"needs the {domain} domain", configured=False)
+
+
+def _desk_tiles(engine: Any, desk: dict[str, Any] | None) -> list[Tile]:
+    """CSAT and SLA compliance from the service desk (``engine.tickets``)."""
+    if not hasattr(engine, "tickets") or desk is None:
+        return [
+            _not_configured("csat", "CSAT", "tickets"),
+            _not_configured("sla", "SLA compliance", "tickets"),
+        ]
+    csat, sla = desk.get("satisfied_percent"), desk.get("sla_compliance_percent")
+    return [
+        Tile(
+            "csat",
+            "CSAT",
+            f"{csat:.1f} %",
+            f"{desk['answered']} of {desk['surveys']} "
+            f"surveys answered · average {desk['average_rating']}",
+        )
+        if csat is not None
+        else Tile("csat", "CSAT", "", f"no survey answered in {KPI_DAYS} days"),
+        Tile("sla", "SLA compliance", f"{sla:.1f} %", "first response and resolution targets met")
+        if sla is not None
+        else Tile("sla", "SLA compliance", "", f"no SLA target due in {KPI_DAYS} days"),
+    ]
+
+
+def _findings_tile(engine: Any, start: datetime, end: datetime) -> Tile:
+    """Open security findings: a security domain fills it with ``kpis(start, end)`` →
+    ``{"open_findings": n}``."""
+    kpis = getattr(getattr(engine, "security", None), "kpis", None)
+    if not callable(kpis):
+        return _not_configured("findings", "Open findings", "security")
+    value = kpis(start, end).get("open_findings")
     if value is None:
-        return Tile(key, label, "", f"no data in {KPI_DAYS} days")
-    shown = fmt_num(value, 1) + (f" {unit}" if unit else "")
-    return Tile(key, label, shown, f"last {KPI_DAYS} days")
+        return Tile("findings", "Open findings", "", "no scan yet")
+    return Tile("findings", "Open findings", fmt_num(value), "security findings not closed")
+
+
+def _drift_tile(engine: Any) -> Tile:
+    config = getattr(engine, "config", None)
+    if not callable(getattr(config, "drift", None)):
+        return _not_configured("drift", "Config drift", "config")
+    drifts = config.drift()
+    items = len({(d.get("item"), d.get("env")) for d in drifts})
+    return Tile(
+        "drift",
+        "Config drift",
+        fmt_num(len(drifts)),
+        f"{items} tracked items away from their baseline or unapproved"
+        if drifts
+        else "every tracked item matches its baseline",
+    )
 
 
 def open_by_priority(engine: Any) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:

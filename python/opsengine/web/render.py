@@ -13,9 +13,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Request, Response
 from markupsafe import Markup
 
-from opsengine.api.keys import ROLES
+from opsengine.access.keys import ROLES
 
-#: (path, label, the engine attribute the page needs or None)
+#: (path, label, the engine attribute the page needs or None). Pages for the support desk,
+#: the knowledge base, configuration and security join here when they are written.
 NAV = (
     ("/", "Overview", None),
     ("/incidents", "Incidents", None),
@@ -24,10 +25,6 @@ NAV = (
     ("/logs", "Logs", None),
     ("/metrics", "Metrics", None),
     ("/queries", "Queries", None),
-    ("/tickets", "Tickets", "tickets"),
-    ("/kb", "Knowledge base", "kb"),
-    ("/config", "Config", "config"),
-    ("/security", "Security", "security"),
     ("/capacity", "Capacity", None),
 )
 

@@ -27,7 +27,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Scopes, Send
 
-from opsengine.api.audit import AuditEntry, outcome_for
+from opsengine.access.audit import AuditEntry, outcome_for
 from opsengine.api.auth import Principal, client_address
 from opsengine.api.telemetry import StatusCapture
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
 
-from opsengine.api.audit import AuditEntry
+from opsengine.access.audit import AuditEntry
 from opsengine.api.auth import client_address
 from opsengine.web.render import render
 from opsengine.web.session import (

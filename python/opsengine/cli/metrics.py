@@ -3,7 +3,7 @@
 Reads Prometheus text exposition (with sample timestamps), JSON lines, or Arrow IPC /
 Parquet files; stores the samples and runs the ``kind: metric`` rules over them in event
 time, so a recorded incident replayed from a file raises the alerts it raised live.
-``cli.build_parser()`` calls ``add_commands(isub)`` with the ``ingest`` sub-parsers.
+``cli/ingest.py`` calls ``add_commands(isub)`` with the ``ingest`` sub-parsers.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input (the message names the file and line).
 """
@@ -15,7 +15,13 @@ import hashlib
 import sys
 import time
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+from opsengine.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_store_options,
+    fail,
+    open_engine,
+)
 
 
 def add_commands(ingest_subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +31,7 @@ def add_commands(ingest_subparsers: argparse._SubParsersAction) -> None:
         help="ingest metric samples (Prometheus text, JSON lines, Arrow/Parquet) and evaluate metric rules",
     )
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--db", help="the DuckDB file (default: ./opsengine.duckdb)")
-    p.add_argument("--config", help="settings file (default: ./opsengine.toml if present)")
-    p.add_argument(
-        "--rules", nargs="*", metavar="FILE", help="rule files (default: the default pack)"
-    )
+    add_store_options(p, rules=True)
     p.add_argument("--host", help="host of samples that name none")
     p.add_argument(
         "--format", choices=("prometheus", "json", "arrow"),
@@ -45,15 +47,11 @@ def add_commands(ingest_subparsers: argparse._SubParsersAction) -> None:
 def cmd_ingest_metrics(args: argparse.Namespace) -> int:
     import pyarrow.compute as pc
 
-    from opsengine.cli import _open_engine
     from opsengine.metrics.formats import MetricFormatError, read_metrics_file
 
-    engine = _open_engine(args)
-    if isinstance(engine, int):
-        return engine
     status = EXIT_OK
     total = 0
-    with engine:
+    with open_engine(args) as engine:
         before = engine.metrics.changes_published
         # Counters of this run only (the engine's start may have reloaded stored samples).
         stats_before = engine.metrics.rules.stats()
@@ -62,8 +60,7 @@ def cmd_ingest_metrics(args: argparse.Namespace) -> int:
             try:
                 table = read_metrics_file(name, kind=args.format, host=args.host)
             except MetricFormatError as e:
-                print(f"error: {e}", file=sys.stderr)
-                status = EXIT_BAD_INPUT
+                status = fail(e, EXIT_BAD_INPUT)
                 continue
             # The same content twice would store every sample twice: it is skipped.
             key = f"metrics:file:{_content_hash(name)}"

@@ -1,7 +1,7 @@
 """The incident-side commands of the ``opsengine`` CLI: incidents, silences, escalation
 policies, channels, on-call schedules, notifications, problems and known errors.
 
-``cli.build_parser()`` calls ``add_commands(sub)``. These commands open the DuckDB file
+These commands open the DuckDB file
 for writing, so they run while no engine holds it (a running engine answers through
 the API). Exit codes: 0 ok, 1 runtime failure, 2 bad input (the message names the place).
 """
@@ -9,30 +9,42 @@ the API). Exit codes: 0 ok, 1 runtime failure, 2 bad input (the message names th
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-DEFAULT_DB = "opsengine.duckdb"
+from opsengine.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_store_options,
+    fail,
+    load_cli_settings,
+    local_user,
+    open_store,
+)
+
+WHILE_RUNNING = (
+    "while the engine runs, act through its API (/api/v1/incidents, "
+    "/api/v1/silences, …) with an operator key"
+)
 
 
 class _Domains:
     """The store with the incident-side services, without the rest of the engine."""
 
-    def __init__(self, db: str | None, config: str | None) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         from opsengine.alerts import AlertLog
-        from opsengine.config import load_settings
         from opsengine.incidents.wiring import attach_incident_domains
-        from opsengine.store import Store
+        from opsengine.tickets.wiring import attach_service_desk
 
-        self.settings = load_settings(config)
-        self.store = Store(db or self.settings.db, memory_limit=self.settings.store.memory_limit)
+        self.settings = load_cli_settings(args)
+        self.store = open_store(args, self.settings, while_running=WHILE_RUNNING)
         self.alerts = AlertLog(self.store)
         attach_incident_domains(self)
+        attach_service_desk(self)  # resolving an incident here solves its linked tickets
 
     def close(self) -> None:
         self.store.close()
@@ -51,34 +63,15 @@ def _run(
     """Open the services, run ``fn``, and map errors to exit codes."""
 
     def command(args: argparse.Namespace) -> int:
-        from opsengine.config import ConfigError
         from opsengine.store import StoreError
-        from opsengine.store.db import StoreLockedError
 
-        try:
-            domains = _Domains(args.db, args.config)
-        except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except StoreLockedError as e:
-            print(f"error: {e}", file=sys.stderr)
-            print(
-                "hint: while the engine runs, act through its API (/api/v1/incidents, "
-                "/api/v1/silences, …) with an operator key",
-                file=sys.stderr,
-            )
-            return EXIT_FAILURE
-        except StoreError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_FAILURE
+        domains = _Domains(args)
         try:
             return fn(domains, args) or EXIT_OK
         except StoreError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_FAILURE
+            return fail(e, EXIT_FAILURE)
         except (ValueError, LookupError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return fail(e, EXIT_BAD_INPUT)
         finally:
             domains.close()
 
@@ -112,12 +105,7 @@ def _cell(value: Any) -> str:
 
 
 def _actor(args: argparse.Namespace) -> str:
-    if args.actor:
-        return args.actor
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
+    return args.actor or local_user(fallback="cli")
 
 
 # -- incidents ----------------------------------------------------------------------
@@ -210,6 +198,10 @@ def _kpis(d: _Domains, args: argparse.Namespace) -> None:
             for v in (k["mean_seconds"], k["median_seconds"])
         )
         print(f"{name.upper()}: mean {mean}, median {median} ({k['measured']} measured)")
+    sat = kpis["user_satisfaction"]
+    print(f"user satisfaction (CSAT): {_cell(sat['satisfied_percent'])} % rated 4-5, average "
+          f"{_cell(sat['average_rating'])} ({sat['answered']} of {sat['surveys']} surveys "
+          f"answered); SLA compliance {_cell(sat['sla_compliance_percent'])} %")  # fmt: skip
     print("uptime:")
     _print(kpis["uptime"], args, ("service", "uptime_percent", "checks", "passed",
                                    "p95_latency_ms", "last_ok", "target"))  # fmt: skip
@@ -336,8 +328,7 @@ def _known_errors_add(d: _Domains, args: argparse.Namespace) -> None:
 
 # -- the parser ----------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, *, json_out: bool = False) -> argparse.ArgumentParser:
-    p.add_argument("--db", help=f"the DuckDB file (default: ./{DEFAULT_DB})")
-    p.add_argument("--config", help="settings file (default: ./opsengine.toml if present)")
+    add_store_options(p)
     p.add_argument("--as", dest="actor", metavar="USER", help="who acts (default: $USER)")
     if json_out:
         p.add_argument("--json", action="store_true", help="print JSON")
@@ -506,14 +497,3 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rule", action="append", help="rule name it covers (repeatable)")
     p.add_argument("--fingerprint", action="append", help="alert fingerprint it covers")
     p.add_argument("--problem", type=int)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="opsengine")
-    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The ``keys`` command of the ``opsengine`` CLI: create, list and revoke API keys.
+"""``opsengine keys create|list|revoke``: API keys.
 
 ``keys create`` prints the token on stdout — once; only its hash is stored — and what
 it made on stderr, so ``TOKEN=$(opsengine keys create --role viewer)`` works. Key changes
@@ -9,10 +9,27 @@ database, manage keys through the API (``/api/v1/keys``) instead.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
+from typing import TYPE_CHECKING
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+from opsengine.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CliError,
+    add_store_options,
+    local_user,
+    open_store,
+)
+
+if TYPE_CHECKING:
+    from opsengine.access.audit import AuditTrail
+    from opsengine.access.keys import KeyStore
+    from opsengine.store import Store
+
+WHILE_RUNNING = (
+    "while the engine runs, manage keys through its API: "
+    "POST/GET /api/v1/keys, DELETE /api/v1/keys/ID with an admin token"
+)
 ROLES = ("viewer", "operator", "admin")  # spelled here so the parser loads no DuckDB
 
 
@@ -30,8 +47,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("key_id", metavar="ID")
     revoke.set_defaults(func=cmd_keys_revoke)
     for p in (create, lst, revoke):
-        p.add_argument("--db", metavar="PATH", help="the DuckDB file (default: ./opsengine.duckdb)")
-        p.add_argument("--config", metavar="FILE", help="settings file")
+        add_store_options(p)
     keys.set_defaults(func=lambda args: _usage(keys))
 
 
@@ -40,53 +56,30 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return EXIT_BAD_INPUT
 
 
-def _open(args: argparse.Namespace):
-    """(store, KeyStore, AuditTrail) or an exit code after saying why not."""
-    from opsengine.api.audit import AuditTrail
-    from opsengine.api.keys import KeyStore
-    from opsengine.config import ConfigError, load_settings
-    from opsengine.store import Store, StoreError, StoreLockedError
+def _open(args: argparse.Namespace) -> tuple[Store, KeyStore, AuditTrail]:
+    """The store with its key store and audit trail."""
+    from opsengine.access.audit import AuditTrail
+    from opsengine.access.keys import KeyStore
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as e:
-        return _failed(e, EXIT_BAD_INPUT)
-    try:
-        store = Store(args.db or settings.db)
-    except StoreLockedError as e:
-        return _failed(
-            f"{e}\nwhile the engine runs, manage keys through its API: "
-            "POST/GET /api/v1/keys, DELETE /api/v1/keys/ID with an admin token",
-            EXIT_FAILURE,
-        )
-    except StoreError as e:
-        return _failed(e, EXIT_FAILURE)
+    store = open_store(args, while_running=WHILE_RUNNING)
     return store, KeyStore(store), AuditTrail(store)
 
 
-def _audit(audit, action: str, detail: str | None = None) -> None:
-    from opsengine.api.audit import AuditEntry
+def _audit(audit: AuditTrail, action: str, detail: str | None = None) -> None:
+    from opsengine.access.audit import AuditEntry
 
     audit.record(
-        AuditEntry(actor=f"cli:{_user()}", action=action, client="cli", outcome="ok", detail=detail)
+        AuditEntry(
+            actor=f"cli:{local_user()}", action=action, client="cli", outcome="ok", detail=detail
+        )
     )
     audit.flush()
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    opened = _open(args)
-    if isinstance(opened, int):
-        return opened
-    store, keys, audit = opened
+    store, keys, audit = _open(args)
     with store:
-        new = keys.create(args.role, args.name, created_by=f"cli:{_user()}")
+        new = keys.create(args.role, args.name, created_by=f"cli:{local_user()}")
         _audit(audit, f"keys create {new.key.id}", f"role {new.key.role}")
     print(
         f"created {new.key.role} key {new.key.id} ({new.key.name}); "
@@ -98,10 +91,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    opened = _open(args)
-    if isinstance(opened, int):
-        return opened
-    store, keys, _ = opened
+    store, keys, _ = _open(args)
     with store:
         listed = keys.list(include_revoked=not args.active)
     if not listed:
@@ -116,22 +106,14 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from opsengine.api.keys import KeyError_
+    from opsengine.access.keys import KeyError_
 
-    opened = _open(args)
-    if isinstance(opened, int):
-        return opened
-    store, keys, audit = opened
+    store, keys, audit = _open(args)
     with store:
         try:
-            key = keys.revoke(args.key_id, revoked_by=f"cli:{_user()}")
+            key = keys.revoke(args.key_id, revoked_by=f"cli:{local_user()}")
         except KeyError_ as e:
-            return _failed(f"{args.key_id}: {e}", EXIT_BAD_INPUT)
+            raise CliError(f"{args.key_id}: {e}", EXIT_BAD_INPUT) from e
         _audit(audit, f"keys revoke {key.id}")
     print(f"revoked key {key.id} ({key.name}); its token no longer works", file=sys.stderr)
     return EXIT_OK
-
-
-def _failed(error: object, code: int) -> int:
-    print(f"error: {error}", file=sys.stderr, flush=True)
-    return code

@@ -1,15 +1,14 @@
-"""The ``demo`` command of the ``opsengine`` CLI (see opsengine.demo).
+"""``opsengine demo``: the main job with a simulated fleet (see ``opsengine.demo``).
 
-``cli.build_parser()`` calls ``add_commands(sub)``. Exit codes as ``run``: 0 stopped
-cleanly, 1 runtime failure (port taken), 2 bad input.
+Exit codes as ``run``: 0 stopped cleanly, 1 runtime failure (port taken, store locked),
+2 bad input (settings, rule files).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+from opsengine.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError, load_cli_settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -17,30 +16,30 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="the main job with a simulated fleet of 20 hosts (fills the dashboard)"
     )
     demo.add_argument("--db", metavar="PATH", help="the DuckDB file (default: a new temp folder)")
+    demo.add_argument(
+        "--config", metavar="FILE", help="settings file (default: ./opsengine.toml if present)"
+    )
     demo.add_argument("--port", type=int, default=8080, help="API and dashboard port (0: free)")
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from opsengine.config import ConfigError, Settings
+    from opsengine.config import ConfigError
     from opsengine.demo.main import run_demo
+    from opsengine.rules import RuleError
     from opsengine.run import RunError, configure_logging
     from opsengine.store import StoreError
 
     if not 0 <= args.port <= 65535:
-        print(f"error: --port {args.port}: not a TCP port (0..65535)", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    settings = Settings()
-    if args.db:
-        settings.db = args.db
+        raise CliError(f"--port {args.port}: not a TCP port (0..65535)", EXIT_BAD_INPUT)
+    settings = load_cli_settings(args)
+    settings.db = args.db or ""  # run_demo makes a fresh temporary store when empty
     settings.api.port = args.port
     configure_logging()
     try:
         run_demo(settings)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (ConfigError, RuleError) as e:
+        raise CliError(e, EXIT_BAD_INPUT) from e
     except (RunError, StoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CliError(e, EXIT_FAILURE) from e
     return EXIT_OK

@@ -2,7 +2,7 @@
 
 ``opsengine tail PATH…`` follows log files into the store until interrupted (``--once``:
 store what is there, finish rotated files, exit). ``opsengine probe URL|HOST:PORT`` runs one
-uptime check and prints its result. ``cli.build_parser()`` calls ``add_commands(sub)``.
+uptime check and prints its result.
 Exit codes: 0 ok, 1 runtime failure (or a failing probe), 2 bad input.
 """
 
@@ -13,7 +13,14 @@ import signal
 import sys
 import threading
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+from opsengine.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    add_store_options,
+    open_engine,
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +29,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "tail", help="follow log files into the store (rotation-safe, resumes after restarts)"
     )
     tail.add_argument("paths", nargs="+", metavar="PATH", help="files or globs to follow")
-    tail.add_argument("--db", help="the DuckDB file (default: ./opsengine.duckdb)")
-    tail.add_argument("--config", help="settings file (default: ./opsengine.toml if present)")
+    add_store_options(tail)
     tail.add_argument("--host", help="host the lines came from (default: parsed from each line)")
     tail.add_argument(
         "--multiline-start", metavar="REGEX",
@@ -52,14 +58,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from opsengine.cli import _open_engine
     from opsengine.sources.files import FileTailer
 
-    engine = _open_engine(args)
-    if isinstance(engine, int):
-        return engine
-    settings = engine.settings
-    with engine:
+    with open_engine(args) as engine:
+        settings = engine.settings
         try:
             tailer = FileTailer(
                 engine.logs,
@@ -71,8 +73,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 fingerprint_lines=settings.files.fingerprint_lines,
             )
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            raise CliError(e, EXIT_BAD_INPUT) from e
         if args.once:
             n = tailer.drain()
             print(f"{n:,} records stored from {', '.join(tailer.watches)}")
@@ -110,8 +111,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         check = ProbeCheck.from_dict(spec, where="probe")
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CliError(e, EXIT_BAD_INPUT) from e
     result = run_check(check)
     parts = [f"{'ok' if result.ok else 'FAIL'} {check.target}"]
     if result.status is not None:
@@ -124,10 +124,3 @@ def cmd_probe(args: argparse.Namespace) -> int:
         parts.append(result.error)
     print(", ".join(parts))
     return EXIT_OK if result.ok else EXIT_FAILURE
-
-
-if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="opsengine")
-    add_commands(_parser.add_subparsers(dest="command", required=True))
-    _args = _parser.parse_args()
-    sys.exit(_args.func(_args))

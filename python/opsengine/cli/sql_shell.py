@@ -19,7 +19,7 @@ from typing import ClassVar, TextIO
 
 import duckdb
 
-from opsengine.result_format import TEXT_FORMATS, render
+from opsengine.cli.result_format import TEXT_FORMATS, render
 from opsengine.store.db import StoreError
 from opsengine.store.queries import NamedQuery, QueryError, load_queries
 from opsengine.store.read_only_sql import WriteRefusedError
