@@ -90,6 +90,51 @@ def _outage(engine: Engine, now: datetime) -> None:
             resolved_at=ts if state == "resolved" else None)]))  # fmt: skip
 
 
+def _service_desk(engine: Engine, now: datetime) -> None:
+    """Three tickets under a 24x7 SLA: answered, solved and rated (CSAT, SLA compliance)."""
+    desk = engine.tickets
+    desk.set_calendar(
+        "always",
+        {
+            "timezone": "UTC",
+            "hours": {
+                d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            },
+        },
+    )
+    desk.set_policy("standard", {"calendar": "always",
+                                 "targets": {"P3": {"first_response": "1h", "resolution": "8h"}}},
+                    queues=["support"])  # fmt: skip
+    for i, rating in enumerate((5, 4, 2)):
+        t = desk.create(
+            subject=f"Cannot log in to the shop ({i})",
+            description="403 on login",
+            requester={"name": f"user {i}", "email": f"u{i}@example.com"},
+            actor="key:seed",
+            queue="support",
+            at=now - timedelta(hours=3),
+        )
+        desk.reply(
+            t["id"],
+            "We reset your session; try again.",
+            actor="key:seed",
+            at=now - timedelta(hours=2, minutes=50),
+        )
+        desk.set_status(t["id"], "solved", actor="key:seed", at=now - timedelta(hours=2))
+        desk.answer_survey(desk.survey_token(t["id"]), rating, at=now - timedelta(hours=1))
+
+
+def _config_drift(engine: Engine, folder: Path) -> None:
+    """nginx.conf tracked, approved, then changed by hand: one drift from the baseline."""
+    conf = folder / "nginx.conf"
+    conf.write_text("worker_processes 4;\nkeepalive_timeout 65;\n")
+    engine.config.track("nginx", [str(conf)], env="prod", actor="key:seed")
+    engine.config.snapshot("nginx", "prod")
+    engine.config.approve("nginx", "prod", actor="key:seed")
+    conf.write_text("worker_processes 16;\nkeepalive_timeout 5;\n")
+    engine.config.snapshot("nginx", "prod")
+
+
 def seed(path: Path) -> Settings:
     """Write the seeded store at ``path``; returns the settings to serve it with."""
     settings = Settings()
@@ -100,6 +145,8 @@ def seed(path: Path) -> Settings:
         engine.ingest_logs(_log_lines(now), source="syslog")
         _outage(engine, now)
         _probe_results(engine, now)
+        _service_desk(engine, now)
+        _config_drift(engine, path.parent)
         engine.tick_rules(now)
         triggered = engine.incidents.list(state="triggered", limit=100)
         engine.incidents.acknowledge(triggered[-1]["id"], actor="key:seed")

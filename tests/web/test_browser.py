@@ -126,7 +126,8 @@ def test_log_in_and_see_the_tiles_filled_and_the_charts_drawn(visit):
     for key in ("mttd", "mtta", "mttr", "uptime", "security"):
         value = page.locator(f'[data-tile="{key}"] [data-tile-value]').inner_text().strip()
         assert value not in ("", "—", "not configured"), key
-    assert page.locator('[data-tile="csat"] [data-tile-value]').inner_text() == "not configured"
+    assert page.locator('[data-tile="csat"] [data-tile-value]').inner_text() == "66.7 %"
+    assert page.locator('[data-tile="findings"] [data-tile-value]').inner_text() == "not configured"
     page.wait_for_selector(".chart .main-svg")  # plotly drew from the app's own copy
     assert page.locator(".chart[data-drawn]").count() == 6
     assert page.locator(".host").count() == 3

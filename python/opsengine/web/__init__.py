@@ -89,6 +89,7 @@ class Dashboard:
             "web_sessions": self.sessions,
             "web_secret": self.secret,
             "web_failed_logins": self.failed_logins,
+            "web_live_cache": overview.LiveCache(),
         }
 
     def router(self) -> Router:

@@ -3,6 +3,8 @@ priority, host grid) that ``app.js`` fetches every few seconds."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get
@@ -13,10 +15,30 @@ from opsengine.web.reads import RANGES, time_range
 from opsengine.web.render import render, render_fragment
 
 LIVE_INTERVAL_S = 10
+#: Every polling tab within this many seconds gets the same computed state: the cost of
+#: the live overview stays one computation per interval however many tabs are open.
+LIVE_CACHE_S = 5.0
+
+
+class LiveCache:
+    """The latest live state of the overview and when it was computed (one per app)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.at = -LIVE_CACHE_S
+        self.value: dict | None = None
 
 
 def _live(request: Request) -> dict:
-    engine = request.app.state.services.engine
+    cache: LiveCache = request.app.state.web_live_cache
+    with cache.lock:  # one computation at a time; the tabs that waited get its result
+        if cache.value is None or time.monotonic() - cache.at >= LIVE_CACHE_S:
+            cache.value = _compute_live(request.app.state.services.engine)
+            cache.at = time.monotonic()
+        return cache.value
+
+
+def _compute_live(engine) -> dict:
     priorities, open_incidents = open_by_priority(engine)
     return {
         "tiles": kpi_tiles(engine),
