@@ -16,6 +16,9 @@ Scenarios, relative to the start (t0):
   15 minutes from t0+10s, the shop's web hosts log upstream errors meanwhile.
 * An SSH brute force on ``shop-web-2`` from one address, every 10 minutes from t0+5s.
 * A certificate near expiry: the payments TLS endpoint (see endpoints.py).
+* Users write to the service desk (a ticket every 15 s), staff answer and solve them, the
+  users rate the answers (CSAT) within an SLA policy; and someone edits a tracked nginx
+  configuration by hand 20 s in, away from its approved baseline (config drift).
 * On call: the simulated on-call engineer acknowledges each new P1 and P2 incident through
   the API (the others wait for whoever explores the dashboard).
 """
@@ -33,6 +36,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("opsengine.demo")
@@ -52,6 +56,18 @@ SERVICES = {
     "cache": ("cache", 5, "redis"),
 }
 GiB = 1 << 30
+TICKET_EVERY_S = 15.0
+SOLVE_AFTER_S = 10.0
+DRIFT_AFTER_S = 20.0
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+COMPLAINTS = (
+    ("Checkout hangs after I press Pay", "The spinner keeps turning; I was charged once."),
+    ("Cannot log in to my account", "It says my session expired, every time."),
+    ("Order confirmation never arrived", "Order placed an hour ago, no mail yet."),
+    ("Search shows no results for lamps", "Yesterday it listed twenty."),
+)
+NGINX_APPROVED = "worker_processes 8;\nkeepalive_timeout 65;\nclient_max_body_size 10m;\n"
+NGINX_EDITED = "worker_processes 8;\nkeepalive_timeout 5;\nclient_max_body_size 512m;\n"
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class Fleet:
         syslog: tuple[str, int] | None,
         shop: Any = None,
         *,
+        workdir: Path | None = None,
         t0: datetime | None = None,
     ) -> None:
         self.base = base_url.rstrip("/")
@@ -180,16 +197,21 @@ class Fleet:
         self.oncall_token = oncall_token
         self.syslog = syslog
         self.shop = shop
+        self.workdir = workdir
         self.scenario = Scenario(t0 or datetime.now(UTC))
         self.hosts = fleet_hosts()
         self.boot = {h.name: self.scenario.t0 - timedelta(days=3 + h.seed % 20) for h in self.hosts}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.sent = {"samples": 0, "lines": 0, "syslog": 0, "acks": 0}
+        self.sent = {"samples": 0, "lines": 0, "syslog": 0, "acks": 0, "tickets": 0}
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> Fleet:
-        for name, target in (("demo-fleet", self._run), ("demo-oncall", self._oncall)):
+        for name, target in (
+            ("demo-fleet", self._run),
+            ("demo-oncall", self._oncall),
+            ("demo-desk", self._desk),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -289,6 +311,94 @@ class Fleet:
                     self.sent["acks"] += 1
                 except OSError as e:
                     log.debug("on-call: cannot acknowledge %s: %s", inc["id"], e)
+
+    # -- users, the service desk and a hand-edited configuration ----------------------
+    def _desk(self) -> None:
+        try:
+            desk = self._setup_desk()
+            nginx = self._track_config()
+            opened: list[tuple[float, int]] = []
+            next_ticket, n = time.monotonic(), 0
+            started = time.monotonic()
+            while not self._stop.wait(1.0):
+                now = time.monotonic()
+                if nginx is not None and now - started >= DRIFT_AFTER_S:
+                    nginx.write_text(NGINX_EDITED)
+                    self._request("POST", "/api/v1/config/snapshot",
+                                  body=json.dumps({"name": "nginx"}).encode(),
+                                  content_type="application/json")  # fmt: skip
+                    nginx = None
+                if not desk:
+                    continue
+                if now >= next_ticket:
+                    opened.append((now, self._open_ticket(n)))
+                    n, next_ticket = n + 1, now + TICKET_EVERY_S
+                while opened and now - opened[0][0] >= SOLVE_AFTER_S:
+                    self._solve_and_rate(opened.pop(0)[1])
+        except _Stopped:
+            pass
+        except OSError as e:
+            log.warning("the demo's users stopped: %s", e)
+
+    def _setup_desk(self) -> bool:
+        """A 24x7 calendar and an SLA policy for the support queue; False without a desk."""
+        calendar = {"timezone": "UTC", "hours": {d: ["00:00-24:00"] for d in WEEK}}
+        policy = {"calendar": "always", "queues": ["support"],
+                  "targets": {"P3": {"first_response": "30m", "resolution": "4h"},
+                              "P2": {"first_response": "15m", "resolution": "2h"}}}  # fmt: skip
+        try:
+            self._request("PUT", "/api/v1/calendars/always", body=json.dumps(calendar).encode(),
+                          content_type="application/json")  # fmt: skip
+        except OSError as e:
+            if "HTTP 404" in str(e) or "HTTP 405" in str(e):
+                return False  # this engine has no service desk
+            raise
+        self._request("PUT", "/api/v1/sla-policies/standard", body=json.dumps(policy).encode(),
+                      content_type="application/json")  # fmt: skip
+        return True
+
+    def _open_ticket(self, n: int) -> int:
+        subject, text = COMPLAINTS[n % len(COMPLAINTS)]
+        ticket = {"subject": subject, "description": text, "queue": "support",
+                  "priority": "P2" if n % 4 == 0 else "P3",
+                  "requester": {"name": f"Customer {n + 1}", "email": f"customer{n + 1}@example.com"}}  # fmt: skip
+        made = self._request("POST", "/api/v1/tickets", body=json.dumps(ticket).encode(),
+                             content_type="application/json", token=self.oncall_token)  # fmt: skip
+        self.sent["tickets"] += 1
+        return made["id"]
+
+    def _solve_and_rate(self, ticket_id: int) -> None:
+        def post(path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+            return self._request("POST", path, body=json.dumps(body).encode(),
+                                 content_type="application/json",
+                                 token=token or self.oncall_token)  # fmt: skip
+
+        post(f"/api/v1/tickets/{ticket_id}/replies",
+             {"body": "Thanks for telling us. We found the cause and fixed it; please try again."})  # fmt: skip
+        post(f"/api/v1/tickets/{ticket_id}/status", {"status": "solved"})
+        link = self._request("GET", f"/api/v1/tickets/{ticket_id}/survey", token=self.oncall_token)
+        rating = random.Random(ticket_id).choice((5, 5, 4, 4, 3, 2))
+        post(link["path"], {"rating": rating, "comment": "works again" if rating > 3 else "slow"})
+
+    def _track_config(self) -> Path | None:
+        """nginx.conf tracked and its first version approved; None without config tracking."""
+        if self.workdir is None:
+            return None
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(NGINX_APPROVED)
+        item = {"name": "nginx", "paths": [str(conf)], "env": "prod", "host": "shop-web-1"}
+        try:
+            self._request("POST", "/api/v1/config/items", body=json.dumps(item).encode(),
+                          content_type="application/json")  # fmt: skip
+        except OSError as e:
+            if "HTTP 404" in str(e) or "HTTP 405" in str(e):
+                return None
+            raise
+        self._request("POST", "/api/v1/config/snapshot", body=json.dumps({"name": "nginx"}).encode(),
+                      content_type="application/json")  # fmt: skip
+        self._request("POST", "/api/v1/config/items/nginx/approve", body=b"{}",
+                      content_type="application/json", token=self.oncall_token)  # fmt: skip
+        return conf
 
     # -- HTTP --------------------------------------------------------------------------
     def _post_metrics(self, samples: list[dict[str, Any]]) -> None:

@@ -62,7 +62,8 @@ class DemoCompanion:
         oncall = keys.create("operator", "demo on-call", created_by="demo").token
         host, _, udp = self.settings.syslog.listen.rpartition(":")
         url = f"http://{self.settings.api.host}:{port}"
-        self.fleet = Fleet(url, admin, oncall, (host, int(udp)), self.shop).start()
+        workdir = Path(self.settings.db).resolve().parent
+        self.fleet = Fleet(url, admin, oncall, (host, int(udp)), self.shop, workdir=workdir).start()
         hosts = fleet_hosts()
         lines = [
             "",
@@ -73,7 +74,8 @@ class DemoCompanion:
             f"  admin token:  {admin}",
             "  scenarios:    CPU saturation (orders-api-2, -3), disk filling (pg-2), shop outage",
             "                every 15 min, SSH brute force (shop-web-2), payments certificate",
-            f"                expiring in {CERT_DAYS} days",
+            f"                expiring in {CERT_DAYS} days, customer tickets rated after solving,",
+            "                a hand-edited nginx.conf drifting from its approved version",
             "Ctrl-C stops the fleet and the engine.",
         ]
         print("\n".join(lines), file=self.out, flush=True)
