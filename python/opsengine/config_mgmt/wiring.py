@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsengine.access.audit import AuditEntry, AuditTrail
 from opsengine.config import ConfigError
 from opsengine.config_mgmt.inventory_service import InventoryService
 from opsengine.config_mgmt.models import ConfigMgmtError
@@ -27,8 +28,6 @@ def attach_config_domain(engine: Any) -> None:
 
 def _audit_sink(store: Any):
     def record(action: str, detail: str, actor: str) -> None:
-        from opsengine.access.audit import AuditEntry, AuditTrail
-
         client = "cli" if actor.startswith("cli") else "api"
         trail = AuditTrail(store)
         trail.record(AuditEntry(actor=actor, action=action, outcome="ok", client=client,
