@@ -11,12 +11,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from opsengine.alerts import AlertLog
     from opsengine.config import Settings
     from opsengine.engine import Engine
+    from opsengine.incidents.service import IncidentService
+    from opsengine.kb.service import KnowledgeBase
+    from opsengine.notify.service import NotificationService
+    from opsengine.problems.service import ProblemService
     from opsengine.store import Store
+    from opsengine.tickets.service import TicketService
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 # Spelled here rather than imported so that building the parser does not load DuckDB;
@@ -114,3 +121,59 @@ def open_store(
         raise CliError(e, EXIT_FAILURE, hint=while_running) from e
     except StoreError as e:
         raise CliError(e, EXIT_FAILURE) from e
+
+
+class Domains:
+    """The store with the incident-side services and the service desk, without the rest of
+    the engine (no rules, sources or admin channel): what the incident, ticket and kb
+    commands act on. Resolving an incident here solves its linked tickets, as in the engine."""
+
+    alerts: AlertLog
+    incidents: IncidentService
+    problems: ProblemService
+    notify: NotificationService
+    tickets: TicketService
+    kb: KnowledgeBase
+
+    def __init__(self, args: argparse.Namespace, *, while_running: str) -> None:
+        from opsengine.alerts import AlertLog
+        from opsengine.incidents.wiring import incident_domains
+        from opsengine.tickets.wiring import attach_service_desk
+
+        self.settings = load_cli_settings(args)
+        self.store = open_store(args, self.settings, while_running=while_running)
+        self.alerts = AlertLog(self.store)
+        self.incidents, self.problems, self.notify = incident_domains(
+            self.store, self.alerts, self.settings.incidents
+        )
+        attach_service_desk(self)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def domain_command(
+    fn: Callable[[Domains, argparse.Namespace], int | None], *, while_running: str
+) -> Callable[[argparse.Namespace], int]:
+    """A command that opens :class:`Domains`, runs ``fn`` and maps its errors to exit codes:
+    a store error exits 1, bad input (``ValueError``, ``LookupError``) exits 2."""
+
+    def command(args: argparse.Namespace) -> int:
+        from opsengine.store import StoreError
+
+        domains = Domains(args, while_running=while_running)
+        try:
+            return fn(domains, args) or EXIT_OK
+        except StoreError as e:
+            return fail(e, EXIT_FAILURE)
+        except (ValueError, LookupError) as e:
+            return fail(e, EXIT_BAD_INPUT)
+        finally:
+            domains.close()
+
+    return command
+
+
+def acting_user(args: argparse.Namespace) -> str:
+    """Who acts: ``--as USER``, else the local user."""
+    return args.actor or local_user(fallback="cli")

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opsengine.incidents.rows import bounded_text, fetch_dicts, query_dicts, utc
 from opsengine.kb.index import ArticleIndex
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, fetch_dicts, query_dicts, utc
 
 log = logging.getLogger(__name__)
 

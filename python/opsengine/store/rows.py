@@ -1,4 +1,5 @@
-"""Small conversions between DuckDB rows and Python values shared by the ops-domain services."""
+"""Small conversions between DuckDB rows and Python values shared by the operational-state
+services (incidents, problems, notify, …): rows as dicts, MAP parameters, UTC times, bounded text."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+
+from opsengine.durations import parse_duration
+from opsengine.store.param_values import convert_param_value
 
 
 def fetch_dicts(
@@ -89,9 +93,6 @@ def bounded_text(
 def parse_when(text: str, now: datetime) -> datetime:
     """A time as operators type it: ISO-8601, ``now``, ``today``, ``-1h`` (ago), or
     ``2h`` / ``+2h`` (from now — silences and overrides mostly end in the future)."""
-    from opsengine.durations import parse_duration
-    from opsengine.store.param_values import convert_param_value
-
     try:
         return now + timedelta(seconds=parse_duration(text.lstrip("+")))
     except ValueError:
