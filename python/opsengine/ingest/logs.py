@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,6 +36,10 @@ from opsengine.ingest.reading import (
 )
 from opsengine.rules import RuleSet
 from opsengine.store import Store
+from opsengine.store.segments import conform
+
+#: engine_state key of the next ``logs.id``.
+LOG_ID_SEQUENCE = "seq:logs"
 
 _ARANGE_LEN = 1 << 20
 _ARANGE = pa.array(range(_ARANGE_LEN), pa.int64())
@@ -127,8 +132,7 @@ class RuleMatching:
             category=pa.array([r.category for r in log_rules], pa.string()),
             kept_fields=kept_fields,
             events_sql=(
-                "INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id) "
-                f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql}, "
+                f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql} AS fields, "
                 "m.log_id FROM batch_events m"
             ),
         )
@@ -167,6 +171,7 @@ class LogIngestor:
         self.templates = templates
         self._reload_lock = threading.Lock()
         self._matching = RuleMatching.of(rules)
+        self._arrow_sql = duckdb.connect()  # Arrow-to-Arrow SQL (event field maps)
 
     @property
     def rules(self) -> RuleSet:
@@ -264,22 +269,22 @@ class LogIngestor:
         host_col = _constant(host, n, pa.string()) if host else headers.column("host")
         if sender_hosts is not None and not host:
             host_col = pc.coalesce(host_col, sender_hosts.cast(pa.string()))
-        with self.store.transaction() as cur:
-            first_id = self.store.next_id(cur, "logs", n) if n else 0
+        history = self.store.history
+        with history.lock:  # ids are reserved, written and committed in order
+            first_id = int(self.store.get_state(LOG_ID_SEQUENCE, "1"))
             ids = _arange(first_id, n)
-            template_ids, template_events = pa.nulls(n, pa.uint32()), 0
+            template_ids = pa.nulls(n, pa.uint32())
+            new_template_events = None
             if batch.templates is not None and self.templates is not None:
                 template_ids = batch.templates.ids
-                template_events = self.templates.record(
-                    cur,
+                new_template_events = self.templates.new_template_events(
+                    self._arrow_sql,
                     batch.templates,
-                    messages=headers.column("message"),
                     ts=headers.column("ts"),
                     host=host_col,
                     level=headers.column("level"),
                     log_ids=ids,
                     source=source,
-                    now=now,
                 )
             logs = pa.table(
                 {
@@ -296,40 +301,70 @@ class LogIngestor:
                     "template_id": template_ids,
                 }
             )
-            cur.register("batch_logs", logs)
-            cur.execute(
-                "INSERT INTO logs (id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id) "
-                "SELECT id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id FROM batch_logs"
-            )
-            cur.unregister("batch_logs")
-            events = matches.num_rows + template_events
+            parts = []
             if matches.num_rows:
-                rows = matches.column("row")
-                rule_idx = matches.column("rule").indices
-                cols = {
-                    "ts": logs.column("ts").take(rows),
-                    "host": logs.column("host").take(rows),
-                    "source": _constant(source, matches.num_rows, pa.string()),
-                    "rule": matches.column("rule").dictionary_decode(),
-                    "severity": batch.matching.severity.take(rule_idx),
-                    "category": batch.matching.category.take(rule_idx),
-                    "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
-                }
-                for c in batch.matching.rules.capture_columns:
-                    kept = batch.matching.kept_fields.get(c)
-                    column = matches.column(c)
-                    if kept is not None:  # some rule captures c but does not list it in fields
-                        column = pc.if_else(kept.take(rule_idx), column, None)
-                    cols[c] = column
-                cur.register("batch_events", pa.table(cols))
-                cur.execute(batch.matching.events_sql)
-                cur.unregister("batch_events")
-            if checkpoint is not None:
-                self._save_checkpoint(cur, checkpoint, now)
-            if in_transaction is not None:
-                in_transaction(cur)
+                parts.append(self._rule_events(batch, logs, first_id, source))
+            if new_template_events is not None and new_template_events.num_rows:
+                parts.append(new_template_events)
+            events = conform("events", pa.concat_tables(parts)) if parts else None
+            events_count = events.num_rows if events is not None else 0
+
+            def in_same_transaction(cur) -> None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO engine_state VALUES (?, ?)",
+                    [LOG_ID_SEQUENCE, str(first_id + n)],
+                )
+                if batch.templates is not None and self.templates is not None:
+                    self.templates.record(
+                        cur,
+                        batch.templates,
+                        messages=headers.column("message"),
+                        ts=headers.column("ts"),
+                        log_ids=ids,
+                        source=source,
+                        now=now,
+                    )
+                if checkpoint is not None:
+                    self._save_checkpoint(cur, checkpoint, now)
+                if in_transaction is not None:
+                    in_transaction(cur)
+
+            tables = {"logs": logs}
+            if events is not None:
+                tables["events"] = events
+            self.store.append_history(tables, fallback_time=now, in_transaction=in_same_transaction)
         stages["store"] = stages.get("store", 0.0) + (time.perf_counter() - t0)
-        return n, events
+        return n, events_count
+
+    def _rule_events(
+        self, batch: PreparedLines, logs: pa.Table, first_id: int, source: str
+    ) -> pa.Table:
+        """The ``events`` rows of a batch's rule matches (captures folded into ``fields``)."""
+        matches = batch.matches
+        rows = matches.column("row")
+        rule_idx = matches.column("rule").indices
+        cols = {
+            "ts": logs.column("ts").take(rows),
+            "host": logs.column("host").take(rows),
+            "source": _constant(source, matches.num_rows, pa.string()),
+            "rule": matches.column("rule").dictionary_decode(),
+            "severity": batch.matching.severity.take(rule_idx),
+            "category": batch.matching.category.take(rule_idx),
+            "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
+        }
+        for c in batch.matching.rules.capture_columns:
+            kept = batch.matching.kept_fields.get(c)
+            column = matches.column(c)
+            if kept is not None:  # some rule captures c but does not list it in fields
+                column = pc.if_else(kept.take(rule_idx), column, None)
+            cols[c] = column
+        # Arrow in, Arrow out on a private in-memory DuckDB: the store is not touched.
+        cur = self._arrow_sql.cursor()
+        try:
+            cur.register("batch_events", pa.table(cols))
+            return cur.sql(batch.matching.events_sql).to_arrow_table()
+        finally:
+            cur.close()
 
     @staticmethod
     def _save_checkpoint(cur, cp: dict, now: datetime) -> None:
