@@ -122,6 +122,7 @@ def _open_engine(args: argparse.Namespace):
 def cmd_ingest_logs(args: argparse.Namespace) -> int:
     from opsengine.ingest import IngestError
     from opsengine.ingest.logs import terminal_progress
+    from opsengine.store import StoreError
 
     engine = _open_engine(args)
     if isinstance(engine, int):
@@ -151,6 +152,11 @@ def cmd_ingest_logs(args: argparse.Namespace) -> int:
                 print(f"error: {e}", file=sys.stderr)
                 status = EXIT_BAD_INPUT
                 continue
+            except StoreError as e:  # nothing after the last committed block is acknowledged
+                if progress:
+                    sys.stderr.write("\n")
+                print(f"error: {e}", file=sys.stderr)
+                return EXIT_FAILURE
             if progress:
                 sys.stderr.write("\n")
             skipped = (

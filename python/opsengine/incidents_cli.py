@@ -30,7 +30,11 @@ class _Domains:
         from opsengine.store import Store
 
         self.settings = load_settings(config)
-        self.store = Store(db or self.settings.db, memory_limit=self.settings.store.memory_limit)
+        self.store = Store(
+            db or self.settings.db,
+            memory_limit=self.settings.store.memory_limit,
+            data_dir=self.settings.store.data_dir or None,
+        )
         self.alerts = AlertLog(self.store)
         attach_incident_domains(self)
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from opsengine import _core
 from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
 from opsengine.ingest.reading import (
+    BLOCK_BYTES,
     HEAD_BYTES,
     CorruptInputError,
     open_content,
@@ -35,7 +36,7 @@ from opsengine.ingest.reading import (
     skip_prefix,
 )
 from opsengine.rules import RuleSet
-from opsengine.store import Store
+from opsengine.store import Store, StoreError
 from opsengine.store.segments import conform
 
 #: engine_state key of the next ``logs.id``.
@@ -164,9 +165,11 @@ class LogIngestor:
         *,
         threads: int = 0,
         templates: LogTemplates | None = None,
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
         self.store = store
         self.threads = threads
+        self.block_bytes = block_bytes
         # Template mining (logs.template_id, log_templates, kind: new_template); None: off.
         self.templates = templates
         self._reload_lock = threading.Lock()
@@ -443,6 +446,11 @@ class LogIngestor:
                 f"{path}: corrupt input after {cp['bytes_done']} content bytes "
                 f"({result.lines} lines of this run stored, they are kept): {e}"
             ) from None
+        except StoreError as e:
+            raise StoreError(
+                f"{path}: stopped after {cp['lines_done']:,} lines stored "
+                f"({result.lines:,} of them by this run; running again resumes there): {e}"
+            ) from None
         finally:
             result.seconds = time.perf_counter() - started
         return result
@@ -496,7 +504,7 @@ class LogIngestor:
             pending = dict(cp) if cp is not None else None
             try:
                 t = time.perf_counter()
-                for block in read_blocks(stream, hasher, live=live):
+                for block in read_blocks(stream, hasher, live=live, block_bytes=self.block_bytes):
                     result.stages["read"] += time.perf_counter() - t
                     block_cp = None
                     if pending is not None:

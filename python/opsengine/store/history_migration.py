@@ -22,7 +22,7 @@ def _is_table(cur, name: str) -> bool:
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_name = ? AND table_type = 'BASE TABLE'",
             [name],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -71,10 +71,11 @@ def move_history_into_segments(cur, store) -> None:
                 "SELECT count(*), min(log_id), max(log_id) FROM events",
                 fallback="_fallback",
             )
-        history.commit(cur, written)
         for table in ("events", "logs"):
             if _is_table(cur, table):
                 cur.execute(f"DROP TABLE {table}")
+        history.commit(cur, written)
+        for table in ("events", "logs"):
             history.rebuild_view(cur, table)
     except BaseException:
         history.discard(written)
@@ -82,7 +83,7 @@ def move_history_into_segments(cur, store) -> None:
 
 
 def _move(cur, history, table: str, select: str, bounds: str, *, fallback: str) -> list[Segment]:
-    total, low, high = cur.execute(bounds).fetchone()
+    total, low, high = cur.execute(bounds).fetchall()[0]
     if not total:
         return []
     progress = _Progress(table, total)
@@ -91,7 +92,7 @@ def _move(cur, history, table: str, select: str, bounds: str, *, fallback: str) 
     step = max(1, CHUNK_ROWS)
     start = low
     while start <= high:
-        rows = cur.execute(select, [start, start + step]).to_arrow_table()
+        rows = cur.sql(select, params=[start, start + step]).to_arrow_table()
         start += step
         if rows.num_rows == 0:
             continue
