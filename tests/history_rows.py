@@ -70,8 +70,7 @@ def insert_logs(store: Store, rows) -> None:
             "raw": pa.array([f"raw {i}" for i in cols[0]], pa.string()),
         }
     )
-    # A row without a time belongs to its ingest day, as on the live path.
-    store.append_history({"logs": table}, fallback_time=min(cols[2]))
+    store.append_history({"logs": table}, stored_at=table.column("ingested_at").combine_chunks())
 
 
 def insert_events(store: Store, rows) -> None:
@@ -91,7 +90,8 @@ def insert_events(store: Store, rows) -> None:
             "log_id": pa.array(cols[7], pa.int64()),
         }
     )
-    store.append_history({"events": table}, fallback_time=min(t for t in cols[0] if t))
+    # Each event as if stored when it happened (its day partition is its time's day).
+    store.append_history({"events": table}, stored_at=table.column("ts").combine_chunks())
 
 
 def insert_metrics(store: Store, rows) -> None:

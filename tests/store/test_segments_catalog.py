@@ -97,7 +97,7 @@ def test_retention_removes_exactly_the_expired_days(tmp_path):
                     "raw": [f"line {i}" for i in range(n)],
                 }
             )
-            store.append_history({"logs": rows}, fallback_time=day)
+            store.append_history({"logs": rows}, stored_at=day)
             day_rows[day.date().isoformat()] = n
 
         deleted = apply_retention(store, RetentionSettings(logs_days=3), now)

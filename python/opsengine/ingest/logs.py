@@ -335,7 +335,7 @@ class LogIngestor:
             tables = {"logs": logs}
             if events is not None:
                 tables["events"] = events
-            self.store.append_history(tables, fallback_time=now, in_transaction=in_same_transaction)
+            self.store.append_history(tables, stored_at=now, in_transaction=in_same_transaction)
         stages["store"] = stages.get("store", 0.0) + (time.perf_counter() - t0)
         return n, events_count
 

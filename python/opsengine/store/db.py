@@ -202,10 +202,11 @@ class Store:
         self,
         tables: dict[str, Any],
         *,
-        fallback_time: datetime,
+        stored_at: datetime | Any,
         in_transaction=None,
     ) -> list[Segment]:
-        """Append Arrow rows to ``logs``/``events`` as new segments, visible atomically.
+        """Append Arrow rows to ``logs``/``events`` as new segments, visible atomically, in
+        the day partition of ``stored_at`` (the ingest time).
 
         The files are written first (the write lock is not held meanwhile), then one
         transaction catalogs them, rebuilds the views and runs ``in_transaction(cursor)``
@@ -216,7 +217,7 @@ class Store:
             segments: list[Segment] = []
             try:
                 for table, rows in tables.items():
-                    segments += self.history.write(table, rows, fallback_time)
+                    segments += self.history.write(table, rows, stored_at)
                 with self.transaction() as cur:
                     self.history.commit(cur, segments)
                     if in_transaction is not None:

@@ -60,7 +60,7 @@ def move_history_into_segments(cur, store) -> None:
                 fallback="ingested_at",
             )
         if _is_table(cur, "events"):
-            # An event without a time belongs to its line's ingest day.
+            # An event is stored in its line's ingest day.
             written += _move(
                 cur,
                 history,

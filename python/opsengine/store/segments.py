@@ -1,9 +1,11 @@
 """History segments: ``logs`` and ``events`` as immutable zstd Parquet files under the data
 directory, made visible by a catalog in the DuckDB file.
 
-Layout: ``<data dir>/history/<table>/day=YYYY-MM-DD/<name>.parquet``; a row's day is the
-UTC day of its time (``ts``, or the batch's ingest time for rows without one). Rows in a
-file are sorted by time, so row groups carry narrow time ranges.
+Layout: ``<data dir>/history/<table>/day=YYYY-MM-DD/<name>.parquet``; the day is the UTC
+day the rows were stored (``logs.ingested_at``), so one batch is one file per table
+however many days its event times span (a replayed archive can span hundreds), and
+retention drops whole stored days. Rows in a file are sorted by event time, so row groups
+carry narrow time ranges, and the catalog keeps each file's event-time range.
 
 A segment becomes visible in three steps:
 
@@ -151,13 +153,8 @@ class ReconcileReport:
         return self.missing + self.truncated
 
 
-def row_days(time: pa.Array, fallback: datetime | pa.Array) -> pa.Array:
-    """The UTC day (date32) of each row: its time, or ``fallback`` (one time, or one per
-    row) for rows without one."""
-    if isinstance(fallback, datetime):
-        when = pc.fill_null(time.cast(_TS), pa.scalar(fallback, _TS))
-    else:
-        when = pc.coalesce(time.cast(_TS), fallback.cast(_TS))
+def row_days(when: pa.Array) -> pa.Array:
+    """The UTC day (date32) of each time."""
     return pc.cast(pc.floor_temporal(when, unit="day"), pa.timestamp("us")).cast(pa.date32())
 
 
@@ -185,20 +182,21 @@ class SegmentHistory:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise SegmentWriteError(f"{self.root}: the history folder is not writable")
 
-    def write(
-        self, table: str, rows: pa.Table, fallback_time: datetime | pa.Array
-    ) -> list[Segment]:
-        """Write ``rows`` of ``table`` as one file per UTC day; returns them, not yet visible."""
+    def write(self, table: str, rows: pa.Table, stored_at: datetime | pa.Array) -> list[Segment]:
+        """Write ``rows`` of ``table`` into the partition of the UTC day they were stored
+        (``stored_at``: one time for the batch, or one per row when moving older rows);
+        returns the files, not yet visible."""
         if rows.num_rows == 0:
             return []
         rows = conform(table, rows)
-        days = row_days(rows.column("ts"), fallback_time)
         written: list[Segment] = []
         try:
-            unique_days = pc.unique(days)
-            if len(unique_days) == 1:
-                written.append(self._write_day(table, unique_days[0].as_py(), rows))
+            if isinstance(stored_at, datetime):
+                day = stored_at.astimezone(UTC).date()
+                written.append(self._write_day(table, day, rows))
             else:
+                days = row_days(stored_at.cast(_TS))
+                unique_days = pc.unique(days)
                 for day in sorted(d.as_py() for d in unique_days):
                     mask = pc.equal(days, pa.scalar(day, pa.date32()))
                     written.append(self._write_day(table, day, rows.filter(mask)))
@@ -290,9 +288,9 @@ class SegmentHistory:
         cur.execute(f"CREATE VIEW {table} AS {view_sql(table, paths)}")
 
     def expire_days(self, cur, table: str, cutoff: datetime) -> tuple[int, list[str]]:
-        """Uncatalog the day partitions of ``table`` whose every row is older than ``cutoff``
-        (the day ends at or before it), in the caller's transaction; returns the rows and
-        the paths dropped. The caller retires the files (``retire_later``) after commit."""
+        """Uncatalog the day partitions of ``table`` stored wholly before ``cutoff`` (the
+        day ends at or before it), in the caller's transaction; returns the rows and the
+        paths dropped. The caller retires the files (``retire_later``) after commit."""
         last_expired = (cutoff - timedelta(days=1)).date()
         found = cur.execute(
             "SELECT path, rows FROM history_segments WHERE table_name = ? AND day <= ?",
