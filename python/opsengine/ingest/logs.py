@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -86,6 +87,29 @@ class IngestResult:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
+_FIELDS = pa.map_(pa.string(), pa.string())
+
+
+def fields_map(captures: dict[str, pa.Array], n: int) -> pa.Array:
+    """An event's ``fields``: per row, the capture columns that are set, as a map (empty
+    when none is; NULL for every row when the rule set captures nothing)."""
+    if not captures:
+        return pa.nulls(n, _FIELDS)
+    names = list(captures)
+    k = len(names)
+    column_major = pa.concat_arrays([captures[c].cast(pa.string()) for c in names])
+    row_major = np.arange(n * k, dtype=np.int64).reshape(k, n).T.ravel()
+    values = column_major.take(pa.array(row_major))
+    keys = pa.array(names, pa.string()).take(pa.array(np.tile(np.arange(k), n)))
+    present = values.is_valid()
+    per_row = np.asarray(present, dtype=bool).reshape(n, k).sum(axis=1)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), keys.filter(present), values.filter(present), type=_FIELDS
+    )
+
+
 def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
     return pa.nulls(n, type_).fill_null(pa.scalar(value, type_))
 
@@ -108,7 +132,6 @@ class RuleMatching:
     # A rule's `fields:` may name fewer groups than its pattern has: per capture column,
     # which rules keep it (only for columns where some rule drops it).
     kept_fields: dict[str, pa.BooleanArray]
-    events_sql: str
 
     @classmethod
     def of(cls, rules: RuleSet) -> RuleMatching:
@@ -119,23 +142,11 @@ class RuleMatching:
             keep = [c in r.fields or c not in r.groups for r in log_rules]
             if not all(keep):
                 kept_fields[c] = pa.array(keep, pa.bool_())
-        if cols:
-            entries = ", ".join(
-                f"{{'k': '{c}', 'v': m.\"{c}\"}}"
-                for c in cols  # names are regex group names: \w+
-            )
-            fields_sql = f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
-        else:
-            fields_sql = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
         return cls(
             rules=rules,
             severity=pa.array([r.severity for r in log_rules], pa.string()),
             category=pa.array([r.category for r in log_rules], pa.string()),
             kept_fields=kept_fields,
-            events_sql=(
-                f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql} AS fields, "
-                "m.log_id FROM batch_events m"
-            ),
         )
 
 
@@ -174,7 +185,7 @@ class LogIngestor:
         self.templates = templates
         self._reload_lock = threading.Lock()
         self._matching = RuleMatching.of(rules)
-        self._arrow_sql = duckdb.connect()  # Arrow-to-Arrow SQL (event field maps)
+        self._arrow_sql = duckdb.connect()  # Arrow-to-Arrow SQL (new_template events)
 
     @property
     def rules(self) -> RuleSet:
@@ -309,7 +320,7 @@ class LogIngestor:
                 parts.append(self._rule_events(batch, logs, first_id, source))
             if new_template_events is not None and new_template_events.num_rows:
                 parts.append(new_template_events)
-            events = conform("events", pa.concat_tables(parts)) if parts else None
+            events = pa.concat_tables([conform("events", p) for p in parts]) if parts else None
             events_count = events.num_rows if events is not None else 0
 
             def in_same_transaction(cur) -> None:
@@ -346,28 +357,25 @@ class LogIngestor:
         matches = batch.matches
         rows = matches.column("row")
         rule_idx = matches.column("rule").indices
-        cols = {
-            "ts": logs.column("ts").take(rows),
-            "host": logs.column("host").take(rows),
-            "source": _constant(source, matches.num_rows, pa.string()),
-            "rule": matches.column("rule").dictionary_decode(),
-            "severity": batch.matching.severity.take(rule_idx),
-            "category": batch.matching.category.take(rule_idx),
-            "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
-        }
+        captures = {}
         for c in batch.matching.rules.capture_columns:
             kept = batch.matching.kept_fields.get(c)
             column = matches.column(c)
             if kept is not None:  # some rule captures c but does not list it in fields
                 column = pc.if_else(kept.take(rule_idx), column, None)
-            cols[c] = column
-        # Arrow in, Arrow out on a private in-memory DuckDB: the store is not touched.
-        cur = self._arrow_sql.cursor()
-        try:
-            cur.register("batch_events", pa.table(cols))
-            return cur.sql(batch.matching.events_sql).to_arrow_table()
-        finally:
-            cur.close()
+            captures[c] = column
+        return pa.table(
+            {
+                "ts": logs.column("ts").take(rows),
+                "host": logs.column("host").take(rows),
+                "source": _constant(source, matches.num_rows, pa.string()),
+                "rule": matches.column("rule").dictionary_decode(),
+                "severity": batch.matching.severity.take(rule_idx),
+                "category": batch.matching.category.take(rule_idx),
+                "fields": fields_map(captures, matches.num_rows),
+                "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
+            }
+        )
 
     @staticmethod
     def _save_checkpoint(cur, cp: dict, now: datetime) -> None:

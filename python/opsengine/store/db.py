@@ -216,8 +216,7 @@ class Store:
         with self.history.lock:
             segments: list[Segment] = []
             try:
-                for table, rows in tables.items():
-                    segments += self.history.write(table, rows, stored_at)
+                segments += self.history.write_tables(tables, stored_at)
                 with self.transaction() as cur:
                     self.history.commit(cur, segments)
                     if in_transaction is not None:

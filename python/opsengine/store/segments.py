@@ -34,10 +34,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -104,6 +106,11 @@ _SQL_TYPES = {
     },
 }
 
+_DICTIONARY_COLUMNS = {
+    "logs": ["host", "source", "app", "pid", "level", "template_id"],
+    "events": ["host", "source", "rule", "severity", "category", "fields"],
+}
+
 #: Rows per Parquet row group: small enough that time ranges prune, big enough to compress.
 ROW_GROUP_ROWS = 128 * 1024
 #: Seconds a retired file (compacted or expired) stays on disk for queries already planned.
@@ -168,6 +175,7 @@ class SegmentHistory:
         # committed in order, so a reader polling by id never skips a batch.
         self.lock = threading.RLock()
         self._retired: list[tuple[float, Path]] = []
+        self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment-writer")
         self._retired_lock = threading.Lock()
 
     # -- writing ---------------------------------------------------------
@@ -205,10 +213,31 @@ class SegmentHistory:
             raise
         return written
 
+    def write_tables(
+        self, tables: dict[str, pa.Table], stored_at: datetime | pa.Array
+    ) -> list[Segment]:
+        """``write`` for several tables at once, each on its own thread (the Parquet writer
+        releases the GIL); all or none: on a failure the others' files are removed."""
+        items = [(t, r) for t, r in tables.items() if r.num_rows]
+        if len(items) <= 1:
+            return [s for t, r in items for s in self.write(t, r, stored_at)]
+        futures = [self._writers.submit(self.write, t, r, stored_at) for t, r in items]
+        written, failure = [], None
+        for f in futures:
+            try:
+                written += f.result()
+            except BaseException as e:  # re-raised below, after the clean-up
+                failure = failure or e
+        if failure is not None:
+            self.discard(written)
+            raise failure
+        return written
+
     def _write_day(self, table: str, day: date, rows: pa.Table) -> Segment:
         sort_keys = [("ts", "ascending"), ("id" if table == "logs" else "log_id", "ascending")]
         order = pc.sort_indices(rows, sort_keys=sort_keys)
-        rows = rows.take(order)
+        if not _is_identity(order):  # a batch read from one log is mostly in time order
+            rows = rows.take(order)
         folder = self.root / table / f"day={day.isoformat()}"
         name = f"{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
         final = folder / name
@@ -219,6 +248,8 @@ class SegmentHistory:
                 rows,
                 temp,
                 compression="zstd",
+                # Dictionaries only where values repeat: for raw lines they only cost time.
+                use_dictionary=_DICTIONARY_COLUMNS[table],
                 row_group_size=ROW_GROUP_ROWS,
                 sorting_columns=[pq.SortingColumn(0 if table == "events" else 1)],
                 write_statistics=True,
@@ -416,6 +447,15 @@ def view_sql(table: str, paths: Sequence[str]) -> str:
     files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     cols = ", ".join(types)
     return f"SELECT {cols} FROM read_parquet([{files}], hive_partitioning = false)"
+
+
+def _is_identity(order: pa.Array) -> bool:
+    n = len(order)
+    return n == 0 or bool(
+        np.array_equal(
+            order.to_numpy(zero_copy_only=False), np.arange(n, dtype=order.type.to_pandas_dtype())
+        )
+    )
 
 
 def _fsync_dir(folder: Path) -> None:
