@@ -7,7 +7,7 @@ import sys
 
 import duckdb
 from api_helpers import running_api
-from opsengine.api.keys import KeyStore
+from opsengine.access.keys import KeyStore
 from opsengine.store import Store
 
 

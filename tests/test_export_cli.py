@@ -106,10 +106,10 @@ def test_export_needs_a_target(tmp_path, db):
 
 
 def test_the_cli_names_match_the_store():
-    from opsengine import sql_cli
+    from opsengine.cli import common, export
     from opsengine.store import DEFAULT_DB
     from opsengine.store.export import DEFAULT_EXPORT_TABLES, ROW_TIME
 
-    assert sql_cli.DEFAULT_DB == DEFAULT_DB
-    assert tuple(ROW_TIME) == sql_cli.EXPORTABLE_TABLES
-    assert sql_cli.DEFAULT_EXPORT_TABLES == DEFAULT_EXPORT_TABLES
+    assert common.DEFAULT_DB == DEFAULT_DB
+    assert tuple(ROW_TIME) == export.EXPORTABLE_TABLES
+    assert export.DEFAULT_EXPORT_TABLES == DEFAULT_EXPORT_TABLES

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -226,11 +226,12 @@ def test_a_rolled_back_write_leaves_the_index_as_it_was(engine):
     before = service.list(**query)
 
     with pytest.raises(RuntimeError, match="changed my mind"), service.transaction() as cur:
-        service.update_incident(cur, target["id"], "state = ?, assignee = ?", ["closed", "x"])
+        service.set_state(cur, target, "closed", datetime.now(UTC), "tester")
+        service.update_incident(cur, target["id"], assignee="x")
         raise RuntimeError("changed my mind")
     with pytest.raises(duckdb.ConstraintException), service.transaction() as cur:
-        service.update_incident(cur, target["id"], "assignee = ?", ["y"])
-        service.update_incident(cur, target["id"], "title = ?", [None])  # NOT NULL
+        service.update_incident(cur, target["id"], assignee="y")
+        service.update_incident(cur, target["id"], priority=None)  # NOT NULL
     assert service.list(**query) == before == store_answer(engine, **query)
     assert service.row(target["id"])["state"] == "triggered"
 
@@ -242,8 +243,16 @@ def test_a_rolled_back_write_leaves_the_index_as_it_was(engine):
 def test_incident_rows_are_written_only_inside_the_service_transaction(engine):
     loaded(engine)
     with engine.store.transaction() as cur, pytest.raises(RuntimeError, match="only in"):
-        engine.incidents.update_incident(cur, 1, "assignee = ?", ["sneaky"])
+        engine.incidents.update_incident(cur, 1, assignee="sneaky")
     assert engine.incidents.row(1)["assignee"] != "sneaky"
+
+
+def test_update_incident_sets_only_plain_columns(engine):
+    # State moves go through set_state (timestamps, timeline); SQL never comes in as text.
+    loaded(engine)
+    with engine.incidents.transaction() as cur, pytest.raises(ValueError, match="'state'"):
+        engine.incidents.update_incident(cur, 1, state="closed")
+    assert engine.incidents.row(1)["state"] != "closed"
 
 
 def test_writes_that_commit_while_the_index_loads_are_not_lost(engine):

@@ -73,7 +73,7 @@ WRITER = textwrap.dedent(
 
 
 def _tail_cmd(db, log):
-    return [sys.executable, "-m", "opsengine.sources_cli", "tail", "--db", str(db), str(log)]
+    return [sys.executable, "-m", "opsengine.cli", "tail", "--db", str(db), str(log)]
 
 
 def test_no_line_lost_or_duplicated_under_rotation_and_kill_9(tmp_path):

@@ -31,9 +31,12 @@ def test_all_sources_feed_one_engine_and_stop(tmp_path):
                 "syslog",
                 "probes",
                 "host",
+                "config_snapshots",
+                "inventory",
                 "escalation",
                 "rule_clock",
                 "maintenance",
+                "sla_clock",
             }
             port = running.sources["syslog"].port
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -68,7 +71,10 @@ def test_a_source_that_cannot_start_is_reported_and_the_rest_run(tmp_path):
         running = start_sources(engine, settings)
         try:
             assert "cannot listen on" in running.problems["syslog"]
-            assert set(running.sources) == {"files", "escalation", "rule_clock", "maintenance"}
+            assert set(running.sources) == {
+                "files", "config_snapshots", "inventory", "escalation", "rule_clock",
+                "maintenance", "sla_clock",
+            }  # fmt: skip
             assert running.status()["syslog"]["ok"] is False
         finally:
             running.stop()
@@ -89,7 +95,10 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
         )
         running = start_sources(engine, settings)
         try:
-            assert set(running.sources) == {"escalation", "rule_clock", "maintenance"}
+            assert set(running.sources) == {
+                "config_snapshots", "inventory", "escalation", "rule_clock", "maintenance",
+                "sla_clock",
+            }  # fmt: skip
             engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
             assert wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()
         finally:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from history_rows import make_history_db, run_cli, subprocess_env
-from opsengine.sql_shell import split_statements
+from opsengine.cli.sql_shell import split_statements
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ kept in step with every committed write is exact. :class:`IncidentIndex` is that
 
 * rows as frozen msgspec structs of the table's columns (as small as tuples, encoded to
   JSON as objects without a dict per row), with the values
-  :func:`~opsengine.incidents.rows.fetch_dicts` returns (UTC datetimes, MAPs as dicts);
+  :func:`~opsengine.store.rows.fetch_dicts` returns (UTC datetimes, MAPs as dicts);
 * the list order as one sorted list of int keys ``detected_at (µs) * 2**64 + id`` —
   ``detected_at DESC, id DESC`` is the reverse of the key order, and the keyset cursor is
   a key bound;

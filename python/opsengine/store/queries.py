@@ -17,6 +17,7 @@ shipped file, evaluated by DuckDB once at bind time.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -240,12 +241,43 @@ def _check_body(query: NamedQuery, body_line: int, checker: duckdb.DuckDBPyConne
 
 
 def load_queries(extra_dirs: Iterable[str | Path] = ()) -> dict[str, NamedQuery]:
-    """Every named query: the shipped ones, then those in ``extra_dirs``; names must be unique."""
+    """Every named query: the shipped ones, then those in ``extra_dirs``; names must be unique.
+
+    Parsing checks each file with DuckDB (about 30 ms a file); the result is kept until a
+    file in the folders is added, removed or changed (by size or modification time), so
+    callers that run a query per request (the KPIs, the dashboard) do not parse every time.
+    """
+    folders = (SHIPPED_QUERY_DIR, *map(Path, extra_dirs))
+    key = _folders_key(folders)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(folders)
+        if key is not None and cached is not None and cached[0] == key:
+            return dict(cached[1])
     found: dict[str, NamedQuery] = {}
     with duckdb.connect() as checker:
-        for folder in (SHIPPED_QUERY_DIR, *map(Path, extra_dirs)):
+        for folder in folders:
             _load_folder(folder, found, checker)
-    return dict(sorted(found.items()))
+    result = dict(sorted(found.items()))
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[folders] = (key, result)
+    return dict(result)
+
+
+_CACHE: dict[tuple[Path, ...], tuple[tuple, dict[str, NamedQuery]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _folders_key(folders: tuple[Path, ...]) -> tuple | None:
+    """What the parse depends on: every query file's path, size and modification time."""
+    key = []
+    for folder in folders:
+        if not folder.is_dir():
+            return None  # never cached: _load_folder reports the missing folder
+        for path in sorted(folder.glob("*.sql")):
+            st = path.stat()
+            key.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(key)
 
 
 def _load_folder(

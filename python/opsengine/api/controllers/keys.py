@@ -14,10 +14,10 @@ from litestar import Controller, Request, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from opsengine.access.keys import MAX_NAME_CHARS, ROLES, ApiKey, KeyError_, LastAdminKeyError
 from opsengine.api.auth import ADMIN, Principal
 from opsengine.api.context import ServicesDep
 from opsengine.api.errors import ApiError, FieldError
-from opsengine.api.keys import MAX_NAME_CHARS, ROLES, ApiKey, KeyError_, LastAdminKeyError
 from opsengine.api.paging import DEFAULT_LIMIT, MAX_LIMIT, rows, time_param
 
 

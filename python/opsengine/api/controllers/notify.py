@@ -21,7 +21,7 @@ from opsengine.api.context import EngineDep
 from opsengine.api.controllers.incidents import domain_call
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.paging import time_param
-from opsengine.incidents.rows import parse_when
+from opsengine.store.rows import parse_when
 
 
 def _body_time(name: FromPath[str], value: str | None) -> datetime | None:
