@@ -2,7 +2,7 @@
 stage beside pyarrow's bare Parquet write of the same rows, bytes on disk per line, the
 alert storm (10,000 alert changes into incidents) and peak memory.
 
-    python benches/bench_history.py [--runs 3] [--tree DIR] [--out results.json]
+    python python/opsengine/bench/bench_history.py [--runs 3] [--tree DIR] [--out results.json]
 
 ``--tree`` runs another checkout's ``python/`` folder (e.g. the release before segments,
 ``git archive <commit> python | tar -x -C DIR``, with this build's ``_core*.so`` copied in)
