@@ -14,8 +14,9 @@ import duckdb
 import opsengine
 import pytest
 from conftest import LOGHUB, needs_loghub
-from history_rows import run_cli, subprocess_env
 from opsengine.store import Store
+
+from tests.support.history_rows import run_cli, subprocess_env
 
 #: The last commit whose store kept logs and events as DuckDB tables.
 RELEASE_BEFORE_SEGMENTS = "f6df998"
