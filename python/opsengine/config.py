@@ -39,6 +39,9 @@ class RetentionSettings:
 class StoreSettings:
     # DuckDB's buffer pool; beyond it DuckDB spills to disk. Bounds the engine's memory.
     memory_limit: str = "512MB"
+    # History segments (logs, events) live under <data_dir>/history; "" = beside the
+    # database file (ops.duckdb → ops.data).
+    data_dir: str = ""
 
 
 @dataclass
@@ -183,6 +186,7 @@ class TicketSettings:
     default_sla_policy: str = ""  # for queues that name no policy ("" = no SLA)
     sla_warning_percent: int = 75  # of a target's business time: the warning alert
     sla_tick_s: int = 30  # `opsengine run` checks the clocks this often
+    close_solved_after_days: int = 7  # solved tickets close by themselves after this (0 = never)
     smtp_listen: str = ""  # host:port of the mail intake, e.g. 127.0.0.1:2525 ("" = off)
     smtp_max_bytes: int = 10 << 20  # larger messages are refused (552)
     # The public reply a ticket gets when its linked incident resolves.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from config_mgmt_files import stanza, write_status
 from opsengine.cli import main
+
+from tests.support.inventory import dpkg_stanza, write_status
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -50,7 +51,7 @@ def test_track_snapshot_diff_approve_drift_and_audit_from_the_command_line(tmp_p
 
 def test_inventory_collect_list_and_check_from_the_command_line(tmp_path, capsys):
     db = str(tmp_path / "ops.duckdb")
-    status = write_status(tmp_path / "status", stanza("openssl", "3.0.11-1~deb12u2"))
+    status = write_status(tmp_path / "status", dpkg_stanza("openssl", "3.0.11-1~deb12u2"))
     code, out, _ = _run(capsys, "inventory", "collect", "--host", "h1", "--kind", "deb",
                         "--dpkg-status", str(status), "--db", db)  # fmt: skip
     assert (code, out) == (0, "h1: 1 items; 1 appeared, 0 changed, 0 gone\n")

@@ -12,7 +12,7 @@ import pytest
 from opsengine.config import Settings
 from opsengine.engine import Engine
 from opsengine.incidents.review import render_markdown
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 
 APP_YAML = """\
 db:

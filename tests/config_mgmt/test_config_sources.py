@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-from config_mgmt_files import stanza, write_dist, write_status
 from opsengine.config import Settings
 from opsengine.engine import Engine
 from opsengine.sources import start_sources
-from sources_net import wait_for
+
+from tests.support.inventory import dpkg_stanza, write_dist, write_status
+from tests.support.sources_net import wait_for
 
 
 def test_run_snapshots_declared_items_and_collects_the_inventory_at_start(tmp_path):
     conf = tmp_path / "etc" / "app.toml"
     conf.parent.mkdir()
     conf.write_text("[server]\nport = 8080\n")
-    status = write_status(tmp_path / "status", stanza("openssl", "3.0.11-1"))
+    status = write_status(tmp_path / "status", dpkg_stanza("openssl", "3.0.11-1"))
     write_dist(tmp_path / "site", "requests", "2.32.3")
     settings = Settings()
     for source in (settings.files, settings.syslog, settings.host):

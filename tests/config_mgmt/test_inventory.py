@@ -10,10 +10,11 @@ import sys
 
 import psutil
 import pytest
-from config_mgmt_files import stanza, write_dist, write_status
 from opsengine.config import ConfigError, Settings, load_settings
 from opsengine.config_mgmt import PolicyError, VersionPolicy
 from opsengine.engine import Engine
+
+from tests.support.inventory import dpkg_stanza, write_dist, write_status
 
 
 @pytest.fixture
@@ -32,11 +33,11 @@ def _policy_alerts(engine):
 def test_software_inventory_history_and_version_policies(engine, tmp_path):
     status = write_status(
         tmp_path / "status",
-        stanza("openssl", "3.0.11-1~deb12u2"),
-        stanza("bash", "5.2.15-2+b2"),
-        stanza("libc6", "2.36-9+deb12u4"),
-        stanza("libc6", "2.36-9+deb12u4", arch="i386"),
-        stanza("old-tool", "1.0-1", status="deinstall ok config-files"),
+        dpkg_stanza("openssl", "3.0.11-1~deb12u2"),
+        dpkg_stanza("bash", "5.2.15-2+b2"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4", arch="i386"),
+        dpkg_stanza("old-tool", "1.0-1", status="deinstall ok config-files"),
     )
     site = tmp_path / "site-packages"
     write_dist(site, "requests", "2.31.0")
@@ -79,10 +80,10 @@ def test_software_inventory_history_and_version_policies(engine, tmp_path):
     # The next run: openssl upgraded, bash removed, curl installed, requests upgraded.
     write_status(
         status,
-        stanza("openssl", "3.0.13-1~deb12u1"),
-        stanza("curl", "7.88.1-10+deb12u5"),
-        stanza("libc6", "2.36-9+deb12u4"),
-        stanza("libc6", "2.36-9+deb12u4", arch="i386"),
+        dpkg_stanza("openssl", "3.0.13-1~deb12u1"),
+        dpkg_stanza("curl", "7.88.1-10+deb12u5"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4", arch="i386"),
     )
     write_dist(site, "requests", "2.32.3")
     run = engine.inventory.collect(
@@ -107,7 +108,7 @@ def test_software_inventory_history_and_version_policies(engine, tmp_path):
 
 
 def test_an_unreadable_status_file_is_recorded_and_keeps_the_packages(engine, tmp_path):
-    status = write_status(tmp_path / "status", stanza("openssl", "3.0.13-1"))
+    status = write_status(tmp_path / "status", dpkg_stanza("openssl", "3.0.13-1"))
     engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(status))
     missing = tmp_path / "gone" / "status"
     run = engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(missing))
@@ -121,7 +122,7 @@ def test_an_unreadable_status_file_is_recorded_and_keeps_the_packages(engine, tm
 def test_a_malformed_status_file_names_the_line(engine, tmp_path):
     status = tmp_path / "status"
     status.write_text(
-        stanza("openssl", "3.0.13-1") + "\nStatus: install ok installed\nVersion: 1\n"
+        dpkg_stanza("openssl", "3.0.13-1") + "\nStatus: install ok installed\nVersion: 1\n"
     )
     run = engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(status))
     assert run["errors"] == [f"deb: {status}:11: a stanza without a Package field"]

@@ -5,8 +5,9 @@ filters, suggestions for a ticket and feedback through the API."""
 from __future__ import annotations
 
 import pytest
-from api_helpers import assert_problem, running_api
 from opsengine.engine import Engine
+
+from tests.support.api_helpers import assert_problem, running_api
 
 ARTICLES = [
     (

@@ -7,9 +7,10 @@ import smtplib
 from email.message import EmailMessage
 
 import pytest
-from incidents_helpers import free_port
 from opsengine.engine import Engine
 from opsengine.tickets.mail_intake import MailIntake
+
+from tests.support.incidents_helpers import free_port
 
 
 @pytest.fixture
@@ -77,3 +78,24 @@ def test_a_mail_without_a_subject_is_refused_and_nothing_is_stored(desk):
     assert b"subject" in refused.value.smtp_error
     assert engine.tickets.list() == []
     assert intake.status()["refused"] == 1
+
+
+def test_opsengine_run_starts_the_intake_when_configured(tmp_path):
+    from opsengine.config import Settings
+    from opsengine.sources.runner import start_sources
+
+    settings = Settings()
+    settings.files.enabled = settings.syslog.enabled = settings.host.enabled = False
+    assert settings.tickets.smtp_listen == ""  # off by default
+    settings.tickets.smtp_listen = f"127.0.0.1:{free_port()}"
+    with Engine(tmp_path / "ops.duckdb", settings, admin_channel=False) as engine:
+        running = start_sources(engine, settings)
+        try:
+            intake = running.sources["smtp_intake"]
+            send(intake, mail("ann@example.com", "Badge does not open door 4", "since Monday"))
+            assert [t["subject"] for t in engine.tickets.list()] == ["Badge does not open door 4"]
+            assert (
+                running.status()["smtp_intake"]["where"] == f"smtp://{settings.tickets.smtp_listen}"
+            )
+        finally:
+            running.stop()

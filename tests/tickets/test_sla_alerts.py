@@ -67,3 +67,24 @@ def test_the_warning_threshold_is_configurable(tmp_path):
                     created_at=utc("2026-12-07T08:00"), at=utc("2026-12-07T08:00"))  # fmt: skip
         assert desk.sla_alerts.check(utc("2026-12-07T09:59")) == 0
         assert desk.sla_alerts.check(utc("2026-12-07T10:00")) == 1  # half of 4h
+
+
+def test_solved_tickets_close_after_the_configured_days(tmp_path):
+    from datetime import timedelta
+
+    settings = Settings()
+    settings.tickets.close_solved_after_days = 4
+    with Engine(tmp_path / "ops.duckdb", settings, admin_channel=False) as engine:
+        desk = engine.tickets
+        solved_at = utc("2026-12-01T10:00")
+        old = desk.create(subject="old", description="d", requester="a@example.com",
+                          actor="op", at=solved_at)  # fmt: skip
+        desk.set_status(old["id"], "solved", actor="op", at=solved_at)
+        recent = desk.create(subject="new", description="d", requester="a@example.com",
+                             actor="op", at=solved_at)  # fmt: skip
+        desk.set_status(recent["id"], "solved", actor="op", at=solved_at + timedelta(days=2))
+        assert desk.close_solved(solved_at + timedelta(days=4, minutes=-1)) == []
+        assert desk.close_solved(solved_at + timedelta(days=4)) == [old["id"]]
+        assert desk.get(old["id"])["status"] == "closed"
+        assert desk.get(recent["id"])["status"] == "solved"
+        assert desk.history(old["id"])[-1]["detail"]["reason"] == "solved for 4 days"

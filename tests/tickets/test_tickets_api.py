@@ -4,7 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
-from api_helpers import assert_problem, running_api
+from tests.support.api_helpers import assert_problem, running_api
 
 CALENDAR = {
     "timezone": "Europe/Berlin",
@@ -210,3 +210,45 @@ def test_csat_token_works_once_and_forgeries_are_refused(tmp_path):
         assert [(r["queue"], r["answered"], r["average_rating"]) for r in rows] == [
             ("support", 1, 4.0)
         ]
+
+
+def test_bulk_update_is_all_or_nothing_and_merge_moves_everything(tmp_path):
+    with running_api(tmp_path) as api:
+        setup_desk(api)
+        ids = [api.post("/api/v1/tickets", "operator", json={**NEW, "subject": f"Mail {i}"}
+                        ).json()["id"] for i in range(3)]  # fmt: skip
+        # One id unknown: nothing changes on the others.
+        r = api.post("/api/v1/tickets/bulk", "operator",
+                     json={"ids": [*ids, 999], "changes": {"assignee": "kim"}})  # fmt: skip
+        assert_problem(r, 404)
+        assert {api.get(f"/api/v1/tickets/{i}").json()["assignee"] for i in ids} == {None}
+        r = api.post("/api/v1/tickets/bulk", "operator",
+                     json={"ids": ids, "changes": {"assignee": "kim", "tags": ["Mail"]},
+                           "status": "open"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["updated"] == 3
+        assert {(t["assignee"], t["status"], tuple(t["tags"])) for t in r.json()["tickets"]} == {
+            ("kim", "open", ("mail",))
+        }
+        assert len(api.get("/api/v1/tickets?tag=mail&assignee=kim").json()["items"]) == 3
+
+        # A reply with an attachment on the duplicate, then the merge.
+        sha = "a" * 64
+        r = api.post(f"/api/v1/tickets/{ids[1]}/replies", "operator", json={
+            "body": "log attached", "attachments": [{"name": "mail.log", "size": 120,
+                                                     "type": "text/plain", "sha256": sha}]})  # fmt: skip
+        assert r.json()["attachments"] == [
+            {"name": "mail.log", "size": 120, "type": "text/plain", "sha256": sha}
+        ]
+        r = api.post(f"/api/v1/tickets/{ids[1]}/merge", "operator", json={"into": ids[0]})
+        assert r.status_code == 200, r.text
+        target = r.json()
+        assert [c["body"] for c in target["comments"]][:1] == ["log attached"]
+        assert any(
+            c["body"].startswith(f"Merged from ticket #{ids[1]}") for c in target["comments"]
+        )
+        assert [a["name"] for a in target["attachments"]] == ["mail.log"]
+        dup = api.get(f"/api/v1/tickets/{ids[1]}").json()
+        assert (dup["status"], dup["merged_into"]) == ("closed", ids[0])
+        assert_problem(api.post(f"/api/v1/tickets/{ids[0]}/merge", "operator",
+                                json={"into": ids[0]}), 422, field="$.into")  # fmt: skip

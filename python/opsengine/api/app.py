@@ -46,6 +46,7 @@ from opsengine.api.controllers import (
 from opsengine.api.errors import exception_handlers, problem_responses
 from opsengine.api.telemetry import RequestTimingMiddleware
 from opsengine.config import Settings
+from opsengine.web import Dashboard
 
 if TYPE_CHECKING:
     from opsengine.engine import Engine
@@ -99,8 +100,9 @@ def create_app(
     """The API over ``engine``; ``settings`` default to the engine's own."""
     services = services or build_services(engine, settings)
     api = services.api
+    dashboard = Dashboard()  # the web pages (opsengine/web), served by this same app
     app = Litestar(
-        route_handlers=CONTROLLERS,
+        route_handlers=[*CONTROLLERS, dashboard.router()],
         dependencies={
             "engine": Provide(lambda: services.engine, sync_to_thread=False),
             "services": Provide(lambda: services, sync_to_thread=False),
@@ -128,7 +130,7 @@ def create_app(
             ),
             security=[{"BearerToken": []}],
         ),
-        state=State({"services": services}),
+        state=State({"services": services, **dashboard.state()}),
         on_shutdown=[services.close],
         debug=False,
     )

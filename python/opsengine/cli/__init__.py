@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from opsengine.cli import (
     bench,
     config,
+    demo,
     export,
     incidents,
     ingest,
@@ -33,8 +34,8 @@ from opsengine.cli import (
 from opsengine.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError, fail
 
 # In the order `opsengine --help` lists them.
-VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, keys, incidents,
-               tickets, kb, config, bench)  # fmt: skip
+VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, demo, keys,
+               incidents, tickets, kb, config, bench)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

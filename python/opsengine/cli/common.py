@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from opsengine.alerts import AlertLog
     from opsengine.config import Settings
+    from opsengine.config_mgmt.inventory_service import InventoryService
+    from opsengine.config_mgmt.service import ConfigService
     from opsengine.engine import Engine
+    from opsengine.incidents.service import IncidentService
+    from opsengine.kb.service import KnowledgeBase
+    from opsengine.notify.service import NotificationService
+    from opsengine.problems.service import ProblemService
     from opsengine.store import Store
+    from opsengine.tickets.service import TicketService
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 # Spelled here rather than imported so that building the parser does not load DuckDB;
@@ -111,7 +117,9 @@ def open_store(
     settings = settings or load_cli_settings(args)
     try:
         return Store(
-            getattr(args, "db", None) or settings.db, memory_limit=settings.store.memory_limit
+            getattr(args, "db", None) or settings.db,
+            memory_limit=settings.store.memory_limit,
+            data_dir=settings.store.data_dir or None,
         )
     except StoreLockedError as e:
         raise CliError(e, EXIT_FAILURE, hint=while_running) from e
@@ -119,17 +127,55 @@ def open_store(
         raise CliError(e, EXIT_FAILURE) from e
 
 
+class Domains:
+    """The store with the incident-side services, the service desk and configuration
+    management, without the rest of the engine (no rules, sources or admin channel): what
+    the incident, ticket, kb, config and inventory commands act on. Resolving an incident
+    here solves its linked tickets, as in the engine."""
+
+    alerts: AlertLog
+    incidents: IncidentService
+    problems: ProblemService
+    notify: NotificationService
+    tickets: TicketService
+    kb: KnowledgeBase
+    config: ConfigService
+    inventory: InventoryService
+
+    def __init__(self, args: argparse.Namespace, *, while_running: str) -> None:
+        from opsengine.alerts import AlertLog
+        from opsengine.config import ConfigError
+        from opsengine.config_mgmt.wiring import attach_config_domain
+        from opsengine.incidents.wiring import incident_domains
+        from opsengine.tickets.wiring import attach_service_desk
+
+        self.settings = load_cli_settings(args)
+        self.store = open_store(args, self.settings, while_running=while_running)
+        self.alerts = AlertLog(self.store)
+        self.incidents, self.problems, self.notify = incident_domains(
+            self.store, self.alerts, self.settings.incidents
+        )
+        attach_service_desk(self)
+        try:  # engine.config, engine.inventory: drift alerts, config changes in reviews
+            attach_config_domain(self)
+        except ConfigError as e:
+            self.store.close()
+            raise CliError(e, EXIT_BAD_INPUT) from e
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def domain_command(
-    open_domains: Callable[[argparse.Namespace], Any],
-    fn: Callable[[Any, argparse.Namespace], int | None],
+    fn: Callable[[Domains, argparse.Namespace], int | None], *, while_running: str
 ) -> Callable[[argparse.Namespace], int]:
-    """A command that opens domain services (``open_domains(args)``, closed after), runs
-    ``fn`` and maps their errors to exit codes: bad input 2, a store failure 1."""
+    """A command that opens :class:`Domains`, runs ``fn`` and maps its errors to exit codes:
+    a store error exits 1, bad input (``ValueError``, ``LookupError``) exits 2."""
 
     def command(args: argparse.Namespace) -> int:
         from opsengine.store import StoreError
 
-        domains = open_domains(args)
+        domains = Domains(args, while_running=while_running)
         try:
             return fn(domains, args) or EXIT_OK
         except StoreError as e:
@@ -142,31 +188,6 @@ def domain_command(
     return command
 
 
-def print_rows(
-    rows: list[dict[str, Any]] | dict[str, Any], args: argparse.Namespace, columns=()
-) -> None:
-    """Rows as aligned columns, or JSON with ``--json`` (a single dict is always JSON)."""
-    if getattr(args, "json", False) or isinstance(rows, dict):
-        print(json.dumps(rows, default=str, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        print("(none)")
-        return
-    columns = columns or tuple(rows[0])
-    cells = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def cell(value: Any) -> str:
-    """One value for a table cell: UTC times, lists joined, long text clipped."""
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    if isinstance(value, dict):
-        value = [f"{k}={v}" for k, v in value.items()]
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+def acting_user(args: argparse.Namespace) -> str:
+    """Who acts: ``--as USER``, else the local user."""
+    return args.actor or local_user(fallback="cli")

@@ -21,37 +21,24 @@ from typing import Any
 from opsengine.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
-    CliError,
+    Domains,
     add_store_options,
     domain_command,
     local_user,
-    print_rows,
 )
-from opsengine.cli.incidents import _Domains as IncidentDomains
+from opsengine.cli.result_format import print_records
 
+WHILE_RUNNING = (
+    "while the engine runs, use its API (/api/v1/config/…, /api/v1/inventory/…) "
+    "with an operator key"
+)
 DRIFT_EXIT = 3  # `config drift` and `inventory check` when something is wrong (for scripts)
 
 
-class _Domains(IncidentDomains):
-    """The store with the alert path and incidents (drift opens incidents), plus
-    ``config`` and ``inventory``."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from opsengine.config import ConfigError
-        from opsengine.config_mgmt.wiring import attach_config_domain
-
-        super().__init__(args)
-        try:
-            attach_config_domain(self)
-        except ConfigError as e:
-            self.store.close()
-            raise CliError(e, EXIT_BAD_INPUT) from e
-
-
 def _run(
-    fn: Callable[[Any, argparse.Namespace], int | None],
+    fn: Callable[[Domains, argparse.Namespace], int | None],
 ) -> Callable[[argparse.Namespace], int]:
-    return domain_command(_Domains, fn)
+    return domain_command(fn, while_running=WHILE_RUNNING)
 
 
 def _actor() -> str:
@@ -59,11 +46,11 @@ def _actor() -> str:
 
 
 def _print(rows: list[dict[str, Any]], args: argparse.Namespace, columns: tuple[str, ...]) -> None:
-    print_rows(rows, args, columns)
+    print_records(rows, args, columns)
 
 
 # -- config ------------------------------------------------------------------------
-def _track(d: _Domains, args: argparse.Namespace) -> None:
+def _track(d: Domains, args: argparse.Namespace) -> None:
     paths = [os.path.abspath(p) for p in args.paths]  # as the shell meant them, from here
     item = d.config.track(
         args.name, paths, env=args.env, vary=args.vary or [], host=args.host,
@@ -74,7 +61,7 @@ def _track(d: _Domains, args: argparse.Namespace) -> None:
         _snapshot_print(d.config.snapshot(item["name"], item["env"], author=_actor()), args)
 
 
-def _snapshot(d: _Domains, args: argparse.Namespace) -> None:
+def _snapshot(d: Domains, args: argparse.Namespace) -> None:
     _snapshot_print(d.config.snapshot(args.name, args.env, author=_actor()), args)
 
 
@@ -89,12 +76,12 @@ def _snapshot_print(results: list[dict[str, Any]], args: argparse.Namespace) -> 
             print(f"  error: {e}")
 
 
-def _versions(d: _Domains, args: argparse.Namespace) -> None:
+def _versions(d: Domains, args: argparse.Namespace) -> None:
     rows = d.config.versions(args.name, args.env)
     _print(rows, args, ("version", "taken_at", "author", "files", "errors", "baseline", "hash"))
 
 
-def _diff(d: _Domains, args: argparse.Namespace) -> None:
+def _diff(d: Domains, args: argparse.Namespace) -> None:
     diff = d.config.diff(args.name, args.env, args.from_version, args.to_version)
     if args.json:
         print(json.dumps(diff, default=str, indent=2, ensure_ascii=False))
@@ -105,18 +92,18 @@ def _diff(d: _Domains, args: argparse.Namespace) -> None:
     sys.stdout.write(diff["unified"])
 
 
-def _approve(d: _Domains, args: argparse.Namespace) -> None:
+def _approve(d: Domains, args: argparse.Namespace) -> None:
     done = d.config.approve(args.name, args.env, args.version, actor=_actor())
     print(f"{done['item']} ({done['env']}): v{done['version']} approved as the baseline")
 
 
-def _drift(d: _Domains, args: argparse.Namespace) -> int:
+def _drift(d: Domains, args: argparse.Namespace) -> int:
     found = d.config.drift()
     _print(found, args, ("item", "env", "kind", "version", "since", "detail"))
     return DRIFT_EXIT if found else EXIT_OK
 
 
-def _audit(d: _Domains, args: argparse.Namespace) -> None:
+def _audit(d: Domains, args: argparse.Namespace) -> None:
     from opsengine.durations import parse_duration
 
     since = None
@@ -132,7 +119,7 @@ def _audit(d: _Domains, args: argparse.Namespace) -> None:
 
 
 # -- inventory -----------------------------------------------------------------------
-def _inventory_list(d: _Domains, args: argparse.Namespace) -> None:
+def _inventory_list(d: Domains, args: argparse.Namespace) -> None:
     what = args.what or "software"
     read = d.inventory.software if what == "software" else d.inventory.hardware
     rows = read(args.host, args.kind)
@@ -140,7 +127,7 @@ def _inventory_list(d: _Domains, args: argparse.Namespace) -> None:
     _print(rows, args, columns if what == "software" else ("host", "kind", "name", "detail"))
 
 
-def _inventory_collect(d: _Domains, args: argparse.Namespace) -> None:
+def _inventory_collect(d: Domains, args: argparse.Namespace) -> None:
     run = d.inventory.collect(
         host=args.host, kinds=args.kind or None, dpkg_status=args.dpkg_status,
         python_paths=args.python_path or None,
@@ -152,7 +139,7 @@ def _inventory_collect(d: _Domains, args: argparse.Namespace) -> None:
         print(f"  error: {e}")
 
 
-def _inventory_check(d: _Domains, args: argparse.Namespace) -> int:
+def _inventory_check(d: Domains, args: argparse.Namespace) -> int:
     for expression in args.policy or []:
         d.inventory.add_policy(expression, actor=_actor(), origin="cli")
     results = d.inventory.check()

@@ -14,15 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsengine.cli.common import (
-    add_store_options,
-    cell,
-    domain_command,
-    load_cli_settings,
-    local_user,
-    open_store,
-    print_rows,
-)
+from opsengine.cli.common import Domains, acting_user, add_store_options, domain_command
+from opsengine.cli.result_format import cell_text, print_records
 
 WHILE_RUNNING = (
     "while the engine runs, act through its API (/api/v1/incidents, "
@@ -30,44 +23,11 @@ WHILE_RUNNING = (
 )
 
 
-class _Domains:
-    """The store with the incident-side services, without the rest of the engine."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from opsengine.alerts import AlertLog
-        from opsengine.incidents.wiring import attach_incident_domains
-        from opsengine.tickets.wiring import attach_service_desk
-
-        self.settings = load_cli_settings(args)
-        self.store = open_store(args, self.settings, while_running=WHILE_RUNNING)
-        self.alerts = AlertLog(self.store)
-        attach_incident_domains(self)
-        attach_service_desk(self)  # resolving an incident here solves its linked tickets
-
-    def close(self) -> None:
-        self.store.close()
-
-
 def _when(text: str | None, now: datetime) -> datetime | None:
     """ISO-8601, ``now``, ``today``, ``-1h`` (ago) or ``2h`` / ``+2h`` (from now)."""
-    from opsengine.incidents.rows import parse_when
+    from opsengine.store.rows import parse_when
 
     return None if text is None else parse_when(text, now)
-
-
-def _run(
-    fn: Callable[[Any, argparse.Namespace], int | None],
-) -> Callable[[argparse.Namespace], int]:
-    """Open the services, run ``fn``, and map errors to exit codes."""
-    return domain_command(_Domains, fn)
-
-
-_print = print_rows
-_cell = cell
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return args.actor or local_user(fallback="cli")
 
 
 # -- incidents ----------------------------------------------------------------------
@@ -75,33 +35,33 @@ INCIDENT_COLUMNS = ("id", "priority", "state", "category", "service", "host", "a
                     "detected_at", "assignee", "title")  # fmt: skip
 
 
-def _incidents_list(d: _Domains, args: argparse.Namespace) -> None:
+def _incidents_list(d: Domains, args: argparse.Namespace) -> None:
     rows = d.incidents.list(
         state=args.state, priority=args.priority, service=args.service, host=args.host,
         limit=args.limit,
     )  # fmt: skip
-    _print(rows, args, INCIDENT_COLUMNS)
+    print_records(rows, args, INCIDENT_COLUMNS)
 
 
-def _incidents_show(d: _Domains, args: argparse.Namespace) -> None:
+def _incidents_show(d: Domains, args: argparse.Namespace) -> None:
     inc = d.incidents.get(args.id)
     inc["timeline"] = d.incidents.timeline(args.id)
     if args.json:
-        _print(inc, args)
+        print_records(inc, args)
         return
     for key in ("id", "title", "state", "priority", "impact", "urgency", "category", "service",
                 "host", "assignee", "alert_count", "flapping", "suppressed_by", "known_error_id",
                 "started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at"):  # fmt: skip
-        print(f"{key:>16}: {_cell(inc[key])}")
+        print(f"{key:>16}: {cell_text(inc[key])}")
     print("\ntimeline:")
     for ev in inc["timeline"]:
         detail = ", ".join(f"{k}={v}" for k, v in ev["detail"].items())
-        print(f"  {_cell(ev['ts'])}  {ev['actor']:<12} {ev['kind']:<12} {detail}")
+        print(f"  {cell_text(ev['ts'])}  {ev['actor']:<12} {ev['kind']:<12} {detail}")
 
 
-def _incident_action(action: str) -> Callable[[_Domains, argparse.Namespace], None]:
-    def run(d: _Domains, args: argparse.Namespace) -> None:
-        actor, at = _actor(args), _when(args.at, datetime.now(UTC))
+def _incident_action(action: str) -> Callable[[Domains, argparse.Namespace], None]:
+    def run(d: Domains, args: argparse.Namespace) -> None:
+        actor, at = acting_user(args), _when(args.at, datetime.now(UTC))
         if action == "ack":
             inc = d.incidents.acknowledge(args.id, actor=actor, at=at)
         elif action == "assign":
@@ -117,7 +77,7 @@ def _incident_action(action: str) -> Callable[[_Domains, argparse.Namespace], No
     return run
 
 
-def _incidents_create(d: _Domains, args: argparse.Namespace) -> None:
+def _incidents_create(d: Domains, args: argparse.Namespace) -> None:
     labels = {}
     for kv in args.label or []:
         name, sep, value = kv.partition("=")
@@ -125,25 +85,23 @@ def _incidents_create(d: _Domains, args: argparse.Namespace) -> None:
             raise ValueError(f"--label {kv!r}: expected NAME=VALUE")
         labels[name.strip()] = value
     incident_id = d.incidents.create(
-        args.title, actor=_actor(args), category=args.category, impact=args.impact,
+        args.title, actor=acting_user(args), category=args.category, impact=args.impact,
         urgency=args.urgency, service=args.service, host=args.host, labels=labels,
     )  # fmt: skip
     print(f"incident {incident_id} opened")
 
 
-def _incidents_review(d: _Domains, args: argparse.Namespace) -> None:
-    from opsengine.config_mgmt.wiring import attach_config_domain
+def _incidents_review(d: Domains, args: argparse.Namespace) -> None:
     from opsengine.incidents.review import render_markdown
 
-    attach_config_domain(d)  # the configuration changes before it
     review = d.incidents.review(args.id, margin=args.margin, changes_before=args.changes_before)
     if args.json:
-        _print(review, args)
+        print_records(review, args)
     else:
         sys.stdout.write(render_markdown(review))
 
 
-def _kpis(d: _Domains, args: argparse.Namespace) -> None:
+def _kpis(d: Domains, args: argparse.Namespace) -> None:
     from opsengine.durations import format_duration
     from opsengine.kpi import incident_kpis
 
@@ -151,9 +109,9 @@ def _kpis(d: _Domains, args: argparse.Namespace) -> None:
     start = _when(args.start, now) or now - timedelta(days=30)
     kpis = incident_kpis(d.store, start, _when(args.end, now) or now)
     if args.json:
-        _print(kpis, args)
+        print_records(kpis, args)
         return
-    print(f"range: {_cell(kpis['from'])} to {_cell(kpis['to'])}")
+    print(f"range: {cell_text(kpis['from'])} to {cell_text(kpis['to'])}")
     print(f"incidents: {kpis['incidents']} (security: {kpis['security_incidents']})")
     for name in ("mttd", "mtta", "mttr"):
         k = kpis[name]
@@ -163,39 +121,39 @@ def _kpis(d: _Domains, args: argparse.Namespace) -> None:
         )
         print(f"{name.upper()}: mean {mean}, median {median} ({k['measured']} measured)")
     sat = kpis["user_satisfaction"]
-    print(f"user satisfaction (CSAT): {_cell(sat['satisfied_percent'])} % rated 4-5, average "
-          f"{_cell(sat['average_rating'])} ({sat['answered']} of {sat['surveys']} surveys "
-          f"answered); SLA compliance {_cell(sat['sla_compliance_percent'])} %")  # fmt: skip
+    print(f"user satisfaction (CSAT): {cell_text(sat['satisfied_percent'])} % rated 4-5, average "
+          f"{cell_text(sat['average_rating'])} ({sat['answered']} of {sat['surveys']} surveys "
+          f"answered); SLA compliance {cell_text(sat['sla_compliance_percent'])} %")  # fmt: skip
     print("uptime:")
-    _print(kpis["uptime"], args, ("service", "uptime_percent", "checks", "passed",
+    print_records(kpis["uptime"], args, ("service", "uptime_percent", "checks", "passed",
                                    "p95_latency_ms", "last_ok", "target"))  # fmt: skip
 
 
 # -- silences and maintenance ----------------------------------------------------------
-def _silences_list(d: _Domains, args: argparse.Namespace) -> None:
+def _silences_list(d: Domains, args: argparse.Namespace) -> None:
     kind = "maintenance" if args.maintenance else "silence"
     at = datetime.now(UTC) if args.active else None
-    _print(d.notify.silences.list(kind, active_at=at), args)
+    print_records(d.notify.silences.list(kind, active_at=at), args)
 
 
-def _silences_add(d: _Domains, args: argparse.Namespace) -> None:
+def _silences_add(d: Domains, args: argparse.Namespace) -> None:
     now = datetime.now(UTC)
     starts, ends = _when(args.starts, now), _when(args.ends, now)
     if args.maintenance:
         new_id = d.notify.silences.create_maintenance(
             args.maintenance, args.matcher, starts_at=starts or now, ends_at=ends,
-            author=_actor(args), comment=args.comment or "",
+            author=acting_user(args), comment=args.comment or "",
         )  # fmt: skip
-        print(f"maintenance window {new_id} until {_cell(ends)}")
+        print(f"maintenance window {new_id} until {cell_text(ends)}")
     else:
         new_id = d.notify.silences.create_silence(
-            args.matcher, starts_at=starts, ends_at=ends, author=_actor(args),
+            args.matcher, starts_at=starts, ends_at=ends, author=acting_user(args),
             comment=args.comment,
         )  # fmt: skip
-        print(f"silence {new_id} until {_cell(ends)}")
+        print(f"silence {new_id} until {cell_text(ends)}")
 
 
-def _silences_expire(d: _Domains, args: argparse.Namespace) -> None:
+def _silences_expire(d: Domains, args: argparse.Namespace) -> None:
     kind = "maintenance" if args.maintenance else "silence"
     d.notify.silences.expire(kind, args.id)
     print(f"{kind} {args.id} expired")
@@ -211,7 +169,7 @@ def parse_level(text: str) -> dict[str, Any]:
     }
 
 
-def _policies_set(d: _Domains, args: argparse.Namespace) -> None:
+def _policies_set(d: Domains, args: argparse.Namespace) -> None:
     policy = d.notify.policies.set_policy(
         args.name, [parse_level(level) for level in args.level], repeat=args.repeat,
         matchers=args.matcher,
@@ -219,7 +177,7 @@ def _policies_set(d: _Domains, args: argparse.Namespace) -> None:
     print(f"policy {policy['name']}: {len(policy['levels'])} level(s), repeat {policy['repeat']}")
 
 
-def _channels_set(d: _Domains, args: argparse.Namespace) -> None:
+def _channels_set(d: Domains, args: argparse.Namespace) -> None:
     if args.kind == "email":
         config: dict[str, Any] = {"host": args.smtp_host, "port": args.smtp_port,
                                   "from": args.sender, "to": args.to or []}  # fmt: skip
@@ -234,7 +192,7 @@ def _channels_set(d: _Domains, args: argparse.Namespace) -> None:
     print(f"channel {ch['name']} ({ch['kind']}) saved")
 
 
-def _schedules_set(d: _Domains, args: argparse.Namespace) -> None:
+def _schedules_set(d: Domains, args: argparse.Namespace) -> None:
     s = d.notify.schedules.set_schedule(
         args.name, members=args.members, rotation=args.rotation, start_date=args.start_date,
         handoff=args.handoff, timezone=args.timezone,
@@ -242,7 +200,7 @@ def _schedules_set(d: _Domains, args: argparse.Namespace) -> None:
     print(f"schedule {s['name']}: {s['rotation']} rotation of {len(s['members'])}")
 
 
-def _schedules_override(d: _Domains, args: argparse.Namespace) -> None:
+def _schedules_override(d: Domains, args: argparse.Namespace) -> None:
     now = datetime.now(UTC)
     oid = d.notify.schedules.add_override(
         args.schedule, args.user, _when(args.starts, now), _when(args.ends, now)
@@ -250,40 +208,40 @@ def _schedules_override(d: _Domains, args: argparse.Namespace) -> None:
     print(f"override {oid}: {args.user} on {args.schedule}")
 
 
-def _oncall(d: _Domains, args: argparse.Namespace) -> None:
+def _oncall(d: Domains, args: argparse.Namespace) -> None:
     at = _when(args.at, datetime.now(UTC)) or datetime.now(UTC)
     names = [args.schedule] if args.schedule else [s["name"] for s in d.notify.schedules.list()]
     rows = [{"schedule": n, "on_call": d.notify.schedules.on_call(n, at)} for n in names]
-    _print(rows, args, ("schedule", "on_call"))
+    print_records(rows, args, ("schedule", "on_call"))
 
 
-def _notifications_tick(d: _Domains, args: argparse.Namespace) -> None:
+def _notifications_tick(d: Domains, args: argparse.Namespace) -> None:
     counts = d.notify.tick(_when(args.at, datetime.now(UTC)))
     print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 # -- problems and known errors ---------------------------------------------------------
-def _problems_create(d: _Domains, args: argparse.Namespace) -> None:
+def _problems_create(d: Domains, args: argparse.Namespace) -> None:
     pid = d.problems.create_problem(
-        args.title, actor=_actor(args), root_cause=args.root_cause, workaround=args.workaround,
+        args.title, actor=acting_user(args), root_cause=args.root_cause, workaround=args.workaround,
         permanent_fix=args.permanent_fix, incident_ids=args.incident,
     )  # fmt: skip
     print(f"problem {pid} opened")
 
 
-def _problems_update(d: _Domains, args: argparse.Namespace) -> None:
+def _problems_update(d: Domains, args: argparse.Namespace) -> None:
     p = d.problems.update_problem(
-        args.id, actor=_actor(args), state=args.state, root_cause=args.root_cause,
+        args.id, actor=acting_user(args), state=args.state, root_cause=args.root_cause,
         workaround=args.workaround, permanent_fix=args.permanent_fix,
     )  # fmt: skip
     for incident_id in args.link or []:
-        p = d.problems.link_incident(args.id, incident_id, actor=_actor(args))
+        p = d.problems.link_incident(args.id, incident_id, actor=acting_user(args))
     print(f"problem {p['id']}: {p['state']}, incidents {p['incidents']}")
 
 
-def _known_errors_add(d: _Domains, args: argparse.Namespace) -> None:
+def _known_errors_add(d: Domains, args: argparse.Namespace) -> None:
     kid = d.problems.create_known_error(
-        args.title, symptoms=args.symptoms, actor=_actor(args), workaround=args.workaround,
+        args.title, symptoms=args.symptoms, actor=acting_user(args), workaround=args.workaround,
         resolution=args.resolution, rules=args.rule, fingerprints=args.fingerprint,
         problem_id=args.problem,
     )  # fmt: skip
@@ -301,7 +259,7 @@ def _common(p: argparse.ArgumentParser, *, json_out: bool = False) -> argparse.A
 
 def _cmd(sub, name: str, fn, help_text: str, *, json_out: bool = False) -> argparse.ArgumentParser:
     p = _common(sub.add_parser(name, help=help_text), json_out=json_out)
-    p.set_defaults(func=_run(fn))
+    p.set_defaults(func=domain_command(fn, while_running=WHILE_RUNNING))
     return p
 
 
@@ -370,7 +328,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     pol = subparsers.add_parser("policies", help="escalation policies")
     psub = pol.add_subparsers(dest="policies_command", metavar="ACTION", required=True)
-    _cmd(psub, "list", lambda d, a: _print(d.notify.policies.list(), a), "list", json_out=True)
+    _cmd(
+        psub, "list", lambda d, a: print_records(d.notify.policies.list(), a), "list", json_out=True
+    )
     p = _cmd(psub, "set", _policies_set, "create or replace a policy")
     p.add_argument("name")
     p.add_argument("--level", action="append", required=True,
@@ -382,7 +342,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     ch = subparsers.add_parser("channels", help="notification channels (webhook, slack, email)")
     csub = ch.add_subparsers(dest="channels_command", metavar="ACTION", required=True)
-    _cmd(csub, "list", lambda d, a: _print(d.notify.outbox.channels(), a), "list", json_out=True)
+    _cmd(
+        csub,
+        "list",
+        lambda d, a: print_records(d.notify.outbox.channels(), a),
+        "list",
+        json_out=True,
+    )
     p = _cmd(csub, "set", _channels_set, "create or replace a channel")
     p.add_argument("name")
     p.add_argument("--kind", choices=("webhook", "slack", "email"), required=True)
@@ -401,7 +367,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     sch = subparsers.add_parser("schedules", help="on-call schedules and overrides")
     scsub = sch.add_subparsers(dest="schedules_command", metavar="ACTION", required=True)
-    _cmd(scsub, "list", lambda d, a: _print(d.notify.schedules.list(), a), "list", json_out=True)
+    _cmd(
+        scsub,
+        "list",
+        lambda d, a: print_records(d.notify.schedules.list(), a),
+        "list",
+        json_out=True,
+    )
     p = _cmd(scsub, "set", _schedules_set, "create or replace a schedule")
     p.add_argument("name")
     p.add_argument("--members", nargs="+", required=True, help="users in rotation order")
@@ -420,7 +392,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     no = subparsers.add_parser("notifications", help="the notification record; send what is due")
     nsub = no.add_subparsers(dest="notifications_command", metavar="ACTION", required=True)
-    p = _cmd(nsub, "list", lambda d, a: _print(
+    p = _cmd(nsub, "list", lambda d, a: print_records(
         d.notify.outbox.notifications(incident_id=a.incident, state=a.state), a,
         ("key", "incident_id", "channel", "reason", "state", "attempts", "sent_at", "last_error"),
     ), "notifications and their state", json_out=True)  # fmt: skip
@@ -434,10 +406,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     pr = subparsers.add_parser("problems", help="problem records")
     prsub = pr.add_subparsers(dest="problems_command", metavar="ACTION", required=True)
-    p = _cmd(prsub, "list", lambda d, a: _print(d.problems.list_problems(state=a.state), a,
+    p = _cmd(prsub, "list", lambda d, a: print_records(d.problems.list_problems(state=a.state), a,
              ("id", "state", "incident_count", "title", "updated_at")), "list", json_out=True)  # fmt: skip
     p.add_argument("--state")
-    p = _cmd(prsub, "show", lambda d, a: _print(d.problems.get_problem(a.id), a), "show one")
+    p = _cmd(prsub, "show", lambda d, a: print_records(d.problems.get_problem(a.id), a), "show one")
     p.add_argument("id", type=int)
     p = _cmd(prsub, "create", _problems_create, "open a problem")
     p.add_argument("title")
@@ -453,7 +425,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     ke = subparsers.add_parser("known-errors", help="the known-error database")
     kesub = ke.add_subparsers(dest="known_errors_command", metavar="ACTION", required=True)
-    _cmd(kesub, "list", lambda d, a: _print(d.problems.list_known_errors(), a,
+    _cmd(kesub, "list", lambda d, a: print_records(d.problems.list_known_errors(), a,
          ("id", "title", "rules", "fingerprints", "problem_id")), "list", json_out=True)  # fmt: skip
     p = _cmd(kesub, "add", _known_errors_add, "record a known error")
     p.add_argument("title")

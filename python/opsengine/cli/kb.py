@@ -18,9 +18,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from opsengine.cli.common import EXIT_BAD_INPUT, CliError
-from opsengine.cli.incidents import _print
-from opsengine.cli.tickets import Desk, desk_parser, local_user
+from opsengine.cli.common import EXIT_BAD_INPUT, CliError, Domains, local_user
+from opsengine.cli.result_format import print_records
+from opsengine.cli.tickets import desk_parser
 
 
 def read_article(path: Path) -> dict[str, Any]:
@@ -57,10 +57,10 @@ def read_article(path: Path) -> dict[str, Any]:
             "state": meta.get("state", "draft")}  # fmt: skip
 
 
-def _search(d: Desk, args: argparse.Namespace) -> None:
+def _search(d: Domains, args: argparse.Namespace) -> None:
     found = d.kb.search(args.query, tags=args.tag, state=args.state, limit=args.limit)
     if args.json:
-        _print(found, args)
+        print_records(found, args)
         return
     if not found["hits"]:
         print("(no article matches)")
@@ -72,7 +72,7 @@ def _search(d: Desk, args: argparse.Namespace) -> None:
             print(f"      {snippet}")
 
 
-def _add(d: Desk, args: argparse.Namespace) -> None:
+def _add(d: Domains, args: argparse.Namespace) -> None:
     path = Path(args.file)
     a = read_article(path)
     if args.title:

@@ -1,4 +1,5 @@
-"""Showing query results: aligned text tables, CSV, JSON and Parquet from a pyarrow Table.
+"""Showing results: aligned text tables, CSV, JSON and Parquet from a pyarrow Table, and
+service rows (dicts) as a plain table or JSON (:func:`print_records`).
 
 Times print as ISO-8601 (UTC as stored), maps as JSON objects, NULL as ``NULL`` in a
 table and as empty/``null`` in CSV/JSON.
@@ -10,7 +11,8 @@ import csv
 import io
 import json
 import math
-from datetime import date, datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -143,3 +145,32 @@ def _json_value(value: Any) -> Any:
 def _cell_lines(text: str, width: int) -> list[str]:
     lines = text.splitlines() or [""]
     return [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+
+
+def print_records(
+    rows: list[dict[str, Any]] | dict[str, Any], args: Any, columns: Sequence[str] = ()
+) -> None:
+    """Service rows (dicts) on stdout: JSON with ``--json`` (or for one record), else a plain
+    table of ``columns`` (default: the first row's keys)."""
+    if getattr(args, "json", False) or isinstance(rows, dict):
+        print(json.dumps(rows, default=str, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        print("(none)")
+        return
+    columns = columns or tuple(rows[0])
+    cells = [[cell_text(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cell_text(value: Any) -> str:
+    """One value as a table cell: times in UTC, lists joined, at most 60 characters."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 60 else text[:59] + "…"

@@ -8,20 +8,10 @@ engine holds it; a running engine answers through ``/api/v1/tickets``. Exit code
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from opsengine.cli.common import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILURE,
-    EXIT_OK,
-    add_store_options,
-    fail,
-    load_cli_settings,
-    local_user,
-    open_store,
-)
-from opsengine.cli.incidents import _cell, _print
+from opsengine.cli.common import Domains, acting_user, add_store_options, domain_command
+from opsengine.cli.result_format import cell_text, print_records
 
 WHILE_RUNNING = (
     "while the engine runs, use its API (/api/v1/tickets, /api/v1/kb/articles) with an operator key"
@@ -30,55 +20,14 @@ TICKET_COLUMNS = ("id", "status", "priority", "queue", "assignee", "created_at",
                   "resolution_due", "breached", "subject")  # fmt: skip
 
 
-class Desk:
-    """The store with the incident-side services and the service desk (tickets, kb)."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from opsengine.alerts import AlertLog
-        from opsengine.incidents.wiring import attach_incident_domains
-        from opsengine.tickets.wiring import attach_service_desk
-
-        self.settings = load_cli_settings(args)
-        self.store = open_store(args, self.settings, while_running=WHILE_RUNNING)
-        self.alerts = AlertLog(self.store)
-        attach_incident_domains(self)
-        attach_service_desk(self)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def desk_command(fn: Callable[[Desk, argparse.Namespace], int | None]):
-    """Open the desk, run ``fn``, and map errors to exit codes."""
-
-    def command(args: argparse.Namespace) -> int:
-        from opsengine.store import StoreError
-
-        desk = Desk(args)
-        try:
-            return fn(desk, args) or EXIT_OK
-        except StoreError as e:
-            return fail(e, EXIT_FAILURE)
-        except (ValueError, LookupError) as e:
-            return fail(e, EXIT_BAD_INPUT)
-        finally:
-            desk.close()
-
-    return command
-
-
 def desk_parser(sub, name: str, fn, help_text: str, *, json_out: bool = False):
     p = sub.add_parser(name, help=help_text)
     add_store_options(p)
     p.add_argument("--as", dest="actor", metavar="USER", help="who acts (default: $USER)")
     if json_out:
         p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=desk_command(fn))
+    p.set_defaults(func=domain_command(fn, while_running=WHILE_RUNNING))
     return p
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return args.actor or local_user(fallback="cli")
 
 
 def _row(t: dict[str, Any]) -> dict[str, Any]:
@@ -88,54 +37,56 @@ def _row(t: dict[str, Any]) -> dict[str, Any]:
             "breached": ", ".join(breached) or "-"}  # fmt: skip
 
 
-def _list(d: Desk, args: argparse.Namespace) -> None:
+def _list(d: Domains, args: argparse.Namespace) -> None:
     rows = d.tickets.list(
         q=args.q, requester=args.requester, status=args.status, queue=args.queue, tag=args.tag,
         assignee=args.assignee, limit=args.limit,
     )  # fmt: skip
-    _print(rows if args.json else [_row(t) for t in rows], args, TICKET_COLUMNS)
+    print_records(rows if args.json else [_row(t) for t in rows], args, TICKET_COLUMNS)
 
 
-def _show(d: Desk, args: argparse.Namespace) -> None:
+def _show(d: Domains, args: argparse.Namespace) -> None:
     t = d.tickets.get(args.id)
     if args.json:
         t["history"] = d.tickets.history(args.id)
-        _print(t, args)
+        print_records(t, args)
         return
     for key in ("id", "subject", "status", "priority", "queue", "assignee", "category",
                 "created_at", "first_response_at", "solved_at"):  # fmt: skip
-        print(f"{key:>18}: {_cell(t[key])}")
+        print(f"{key:>18}: {cell_text(t[key])}")
     print(f"{'requester':>18}: {t['requester']['name'] or ''} <{t['requester']['email']}>")
-    print(f"{'tags':>18}: {_cell(t['tags'])}")
+    print(f"{'tags':>18}: {cell_text(t['tags'])}")
     for key, value in t["sla"].items():
-        print(f"{'sla.' + key:>18}: {_cell(value)}")
+        print(f"{'sla.' + key:>18}: {cell_text(value)}")
     for link in t["links"]:
         print(f"{'link':>18}: {link['kind']} {link['id']}")
     print(f"\n{t['description']}\n")
     for c in t["comments"]:
         kind = "reply" if c["public"] else "note"
-        print(f"--- {_cell(c['ts'])} {kind} by {c['author']} ({c['via']})\n{c['body']}\n")
+        print(f"--- {cell_text(c['ts'])} {kind} by {c['author']} ({c['via']})\n{c['body']}\n")
 
 
-def _create(d: Desk, args: argparse.Namespace) -> None:
+def _create(d: Domains, args: argparse.Namespace) -> None:
     t = d.tickets.create(
         subject=args.subject, description=args.description,
         requester={"email": args.requester, "name": args.name}, priority=args.priority,
         queue=args.queue, sla_policy=args.sla_policy, tags=args.tag or [],
-        category=args.category, actor=_actor(args), source="cli",
+        category=args.category, actor=acting_user(args), source="cli",
     )  # fmt: skip
     print(t["id"] if not args.json else "", end="\n" if not args.json else "")
     if args.json:
-        _print(t, args)
+        print_records(t, args)
 
 
-def _reply(d: Desk, args: argparse.Namespace) -> None:
-    c = d.tickets.reply(args.id, args.body, public=not args.note, actor=_actor(args), via="cli")
+def _reply(d: Domains, args: argparse.Namespace) -> None:
+    c = d.tickets.reply(
+        args.id, args.body, public=not args.note, actor=acting_user(args), via="cli"
+    )
     print(f"{'note' if args.note else 'reply'} {c['id']} on ticket {args.id}")
 
 
-def _status(d: Desk, args: argparse.Namespace) -> None:
-    t = d.tickets.set_status(args.id, args.status, actor=_actor(args))
+def _status(d: Domains, args: argparse.Namespace) -> None:
+    t = d.tickets.set_status(args.id, args.status, actor=acting_user(args))
     print(f"ticket {t['id']}: {t['status']}")
 
 

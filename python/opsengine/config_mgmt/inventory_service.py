@@ -26,7 +26,7 @@ from opsengine.config_mgmt import inventory as collectors
 from opsengine.config_mgmt.inventory import HARDWARE_KINDS, KINDS, SOFTWARE_KINDS, InventoryEntry
 from opsengine.config_mgmt.models import POLICY_RULE, SEVERITIES, ConfigMgmtError
 from opsengine.config_mgmt.policies import VersionPolicy
-from opsengine.incidents.rows import fetch_dicts, query_dicts
+from opsengine.store.rows import fetch_dicts, query_dicts
 
 
 def _now() -> datetime:

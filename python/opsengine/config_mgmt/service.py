@@ -33,7 +33,7 @@ from opsengine.config_mgmt.models import (
     ItemNotFound,
 )
 from opsengine.config_mgmt.parsing import Redactor, flatten, key_changes
-from opsengine.incidents.rows import fetch_dicts, query_dicts
+from opsengine.store.rows import fetch_dicts, query_dicts
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,13 @@ Sections whose tables do not exist yet are left out, never faked.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsengine.durations import format_duration, parse_duration
-from opsengine.incidents.rows import fetch_dicts
-from opsengine.incidents.service import IncidentService
+from opsengine.store.rows import fetch_dicts
+
+if TYPE_CHECKING:
+    from opsengine.incidents.service import IncidentService
 
 # Tables other domains may keep whose rows mark a change; read only when present.
 CHANGE_TABLES = ("deploy_markers", "deployments")

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opsengine.incidents.rows import bounded_text, fetch_dicts, query_dicts, utc
 from opsengine.kb.index import ArticleIndex
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, fetch_dicts, query_dicts, utc
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ class KnowledgeBase:
         return self.search(text[:MAX_QUERY], limit=limit)["hits"]
 
     def stats(self, start: datetime, end: datetime, limit: int = 20) -> list[dict[str, Any]]:
-        from opsengine.store.queries import run_query
+        from opsengine.store.named_queries import run_query
 
         return run_query(
             self.store, "kb_article_stats", {"from": start, "to": end, "limit": limit}

@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 
 from opsengine.incidents.model import IncidentChange
-from opsengine.incidents.rows import bounded_text, dumps, fetch_dicts, query_dicts, utc
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, dumps, fetch_dicts, query_dicts, utc
 from opsengine.tickets.calendar import BusinessCalendar, CalendarError, Interval
 from opsengine.tickets.csat import SurveySigner, data_dir, load_key, new_nonce
 from opsengine.tickets.model import (
@@ -50,6 +50,11 @@ SURVEY_DAYS = 30
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Portable upsert (DuckDB and PostgreSQL): a queue names one policy.
+_QUEUE_UPSERT = (
+    "INSERT INTO ticket_queues VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+    "SET sla_policy = excluded.sla_policy, updated_at = excluded.updated_at"
+)
 UPDATABLE = ("assignee", "priority", "queue", "category", "tags", "sla_policy")
 
 
@@ -147,7 +152,8 @@ class TicketService:
         now = utc(at, "at")
         with self.store.transaction() as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO calendars VALUES (?, ?, ?)",
+                "INSERT INTO calendars VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET spec = excluded.spec, updated_at = excluded.updated_at",
                 [name, json.dumps(cal.to_spec()), now],
             )
             self._recompute_open(cur, now)
@@ -190,11 +196,13 @@ class TicketService:
                 raise TicketNotFound(f"calendar: no calendar named {policy.calendar!r}")
             spec_out = policy.to_spec()
             cur.execute(
-                "INSERT OR REPLACE INTO sla_policies VALUES (?, ?, ?, ?)",
+                "INSERT INTO sla_policies VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "calendar = excluded.calendar, targets = excluded.targets, "
+                "updated_at = excluded.updated_at",
                 [name, policy.calendar, json.dumps(spec_out["targets"]), now],
             )
             for q in queues:
-                cur.execute("INSERT OR REPLACE INTO ticket_queues VALUES (?, ?, ?)", [q, name, now])
+                cur.execute(_QUEUE_UPSERT, [q, name, now])
             self._recompute_open(cur, now)
         return self.get_policy(name)
 
@@ -232,9 +240,7 @@ class TicketService:
         with self.store.transaction() as cur:
             if sla_policy is not None:
                 self.policy(sla_policy, cur)
-            cur.execute(
-                "INSERT OR REPLACE INTO ticket_queues VALUES (?, ?, ?)", [name, sla_policy, now]
-            )
+            cur.execute(_QUEUE_UPSERT, [name, sla_policy, now])
             self._recompute_open(cur, now)
 
     # == tickets: writes ==================================================
@@ -448,8 +454,8 @@ class TicketService:
             cur.execute("UPDATE ticket_attachments SET ticket_id = ? WHERE ticket_id = ?",
                         [into, ticket_id])  # fmt: skip
             cur.execute(
-                "INSERT OR IGNORE INTO ticket_links SELECT ?, kind, ref_id, auto_solve, linked_by,"
-                " linked_at FROM ticket_links WHERE ticket_id = ?",
+                "INSERT INTO ticket_links SELECT ?, kind, ref_id, auto_solve, linked_by,"
+                " linked_at FROM ticket_links WHERE ticket_id = ? ON CONFLICT DO NOTHING",
                 [into, ticket_id],
             )
             cur.execute("DELETE FROM ticket_links WHERE ticket_id = ?", [ticket_id])
@@ -503,7 +509,9 @@ class TicketService:
 
     def _link(self, cur, ticket_id, kind, ref, auto_solve, actor, now) -> None:
         cur.execute(
-            "INSERT OR REPLACE INTO ticket_links VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ticket_links VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id, kind, ref_id) "
+            "DO UPDATE SET auto_solve = excluded.auto_solve, linked_by = excluded.linked_by, "
+            "linked_at = excluded.linked_at",
             [ticket_id, kind, ref, auto_solve, actor, now],
         )
         self._history(cur, ticket_id, now, actor, "link",
@@ -542,6 +550,26 @@ class TicketService:
                 self._set_status(cur, t2, "open", now, actor, reason="escalated")
             self._recompute(cur, ticket_id, now)
         return self.get(ticket_id, now=now)
+
+    def close_solved(self, now: datetime | None = None) -> list[int]:
+        """Close the tickets solved more than ``[tickets] close_solved_after_days`` ago
+        (a requester's reply reopens a solved ticket, not a closed one); returns their ids."""
+        days = self.settings.close_solved_after_days
+        if days <= 0:
+            return []
+        now = utc(now, "now")
+        rows = query_dicts(
+            self.store,
+            "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ? ORDER BY id",
+            [now - timedelta(days=days)],
+        )
+        for r in rows:
+            with self.store.transaction() as cur:
+                t = self._load(cur, r["id"])
+                if t["status"] == "solved":
+                    self._set_status(cur, t, "closed", now, "system",
+                                     reason=f"solved for {days} days")  # fmt: skip
+        return [r["id"] for r in rows]
 
     # == incidents in =====================================================
     def on_incident_changes(self, changes: list[IncidentChange]) -> None:
@@ -642,25 +670,30 @@ class TicketService:
         )
 
     # == SLA ===============================================================
-    def _policy_name(self, cur, t: dict) -> str | None:
+    def _policy_name(self, cur, t: dict, cache: dict) -> str | None:
         if t["sla_policy"]:
             return t["sla_policy"]
-        rows = self._rows(cur, "SELECT sla_policy FROM ticket_queues WHERE name = ?", [t["queue"]])
-        if rows and rows[0]["sla_policy"]:
-            return rows[0]["sla_policy"]
-        return self.settings.default_sla_policy or None
+        key = ("queue", t["queue"])
+        if key not in cache:
+            rows = self._rows(cur, "SELECT sla_policy FROM ticket_queues WHERE name = ?",
+                              [t["queue"]])  # fmt: skip
+            cache[key] = rows[0]["sla_policy"] if rows else None
+        return cache[key] or self.settings.default_sla_policy or None
 
-    def _pauses(self, cur, ticket_id: int) -> tuple[list[Interval], datetime | None]:
-        """Finished pending periods and the start of the current one, from the history."""
+    def pause_periods(self, cur, ticket_ids: list[int]) -> dict[int, tuple[list[Interval], Any]]:
+        """Per ticket: its finished pending periods and the start of the current one, from
+        the history (one query for all of ``ticket_ids``)."""
+        out: dict[int, tuple[list[Interval], Any]] = {t: ([], None) for t in ticket_ids}
+        if not ticket_ids:
+            return out
         rows = self._rows(
             cur,
-            "SELECT ts, detail FROM ticket_history WHERE ticket_id = ? AND kind = 'status' "
-            "ORDER BY ts, id",
-            [ticket_id],
-        )
-        pauses: list[Interval] = []
-        since = None
+            "SELECT ticket_id, ts, detail FROM ticket_history WHERE kind = 'status' AND "
+            f"ticket_id IN ({', '.join('?' * len(ticket_ids))}) ORDER BY ticket_id, ts, id",
+            list(ticket_ids),
+        )  # only '?' placeholders are formatted in
         for r in rows:
+            pauses, since = out[r["ticket_id"]]
             d = json.loads(r["detail"])
             if d["to"] == "pending" and since is None:
                 since = r["ts"]
@@ -668,24 +701,42 @@ class TicketService:
                 if r["ts"] > since:
                     pauses.append((since, r["ts"]))
                 since = None
-        return pauses, since
+            out[r["ticket_id"]] = (pauses, since)
+        return out
 
-    def clocks(self, t: dict, now: datetime, cur=None) -> tuple[str | None, dict[str, Clock]]:
-        """The policy in force for ticket row ``t`` and its clocks at ``now``."""
-        name = self._policy_name(cur, t)
+    def sla_basis(self, t: dict, cur=None, cache: dict | None = None, pauses=None):
+        """(policy name, policy, calendar, finished pauses, pending since) for ticket row
+        ``t``, or None when no usable policy applies. ``cache`` keeps policies, calendars
+        and queues between tickets; ``pauses`` is :meth:`pause_periods`' answer when prefetched."""
+        cache = {} if cache is None else cache
+        name = self._policy_name(cur, t, cache)
         if name is None:
-            return None, {}
+            return None
         try:
-            policy = self.policy(name, cur)
-            calendar = self.calendar(policy.calendar, cur)
+            if ("policy", name) not in cache:
+                cache[("policy", name)] = self.policy(name, cur)
+            policy = cache[("policy", name)]
+            if ("calendar", policy.calendar) not in cache:
+                cache[("calendar", policy.calendar)] = self.calendar(policy.calendar, cur)
+            calendar = cache[("calendar", policy.calendar)]
         except (TicketNotFound, CalendarError, PolicyError):
+            return None
+        done, since = (pauses or self.pause_periods(cur, [t["id"]]))[t["id"]]
+        return name, policy, calendar, done, since
+
+    def clocks(
+        self, t: dict, now: datetime, cur=None, cache: dict | None = None, pauses=None
+    ) -> tuple[str | None, dict[str, Clock]]:
+        """The policy in force for ticket row ``t`` and its clocks at ``now``."""
+        basis = self.sla_basis(t, cur, cache, pauses)
+        if basis is None:
             return None, {}
-        pauses, since = self._pauses(cur, t["id"])
+        name, policy, calendar, done, since = basis
         # A closed ticket counts to its close only if it was never solved (merged ones).
         solved = t["solved_at"] or (t["closed_at"] if t["status"] == "closed" else None)
         return name, clocks(
             policy, calendar, priority=t["priority"], created_at=t["created_at"],
-            pauses=pauses, paused_since=since if t["status"] == "pending" else None,
+            pauses=done, paused_since=since if t["status"] == "pending" else None,
             first_response_at=t["first_response_at"], solved_at=solved, now=now,
         )  # fmt: skip
 
@@ -750,8 +801,8 @@ class TicketService:
         finally:
             cur.close()
 
-    def _shape(self, t: dict, now: datetime, cur) -> dict[str, Any]:
-        name, c = self.clocks(t, now, cur)
+    def _shape(self, t: dict, now: datetime, cur, cache=None, pauses=None) -> dict[str, Any]:
+        name, c = self.clocks(t, now, cur, cache, pauses)
         out = {k: v for k, v in t.items() if not k.startswith(("first_response_due",
                "resolution_due", "first_response_breached", "resolution_breached",
                "sla_paused", "sla_applied", "requester_"))}  # fmt: skip
@@ -853,7 +904,10 @@ class TicketService:
         now = utc(now, "now")
         cur = self.store.cursor()
         try:
-            return [self._shape(t, now, cur) for t in fetch_dicts(cur, sql, [*params, limit])]
+            rows = fetch_dicts(cur, sql, [*params, limit])
+            cache: dict = {}
+            pauses = self.pause_periods(cur, [t["id"] for t in rows])
+            return [self._shape(t, now, cur, cache, pauses) for t in rows]
         finally:
             cur.close()
 
@@ -872,7 +926,9 @@ class TicketService:
         if done and done[0]["answered_at"] is not None:
             return
         cur.execute(
-            "INSERT OR REPLACE INTO csat_surveys VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL)",
+            "INSERT INTO csat_surveys VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL) "
+            "ON CONFLICT (ticket_id) DO UPDATE SET nonce = excluded.nonce, queue = excluded.queue, "
+            "requested_at = excluded.requested_at, expires_at = excluded.expires_at",
             [t["id"], new_nonce(), t["queue"], now, now + timedelta(days=SURVEY_DAYS)],
         )
 

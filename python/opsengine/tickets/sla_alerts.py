@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.alerts import AlertChange, changes_table, fingerprint
-from opsengine.incidents.rows import fetch_dicts, query_dicts, utc
+from opsengine.config import ConfigError
 from opsengine.sources.background import PeriodicTask
+from opsengine.store.rows import fetch_dicts, query_dicts, utc
 
 WARNING_RULE = "ticket_sla_warning"
 BREACH_RULE = "ticket_sla_breach"
@@ -26,7 +27,7 @@ _LABEL = {"first_response": "first response", "resolution": "resolution"}
 class SlaAlerts:
     def __init__(self, tickets: Any, alerts: Any, warning_percent: float = 75.0) -> None:
         if not 0 < warning_percent < 100:
-            raise ValueError(
+            raise ConfigError(
                 f"[tickets] sla_warning_percent: between 0 and 100, got {warning_percent}"
             )
         self.tickets = tickets
@@ -49,16 +50,23 @@ class SlaAlerts:
                 "SELECT * FROM tickets WHERE status IN ('new', 'open', 'pending') "
                 "AND sla_applied IS NOT NULL ORDER BY id",
             )
+            cache: dict = {}  # policies and calendars, read once per check
+            pauses = self.tickets.pause_periods(cur, [t["id"] for t in rows])
             for t in rows:
-                _, clocks = self.tickets.clocks(t, now, cur)
+                basis = self.tickets.sla_basis(t, cur, cache, pauses)
+                if basis is None:
+                    continue
+                _, clocks = self.tickets.clocks(t, now, cur, cache, pauses)
+                calendar, done = basis[2], basis[3]
                 for target, clock in clocks.items():
                     if clock.met_at is not None:
                         continue
                     if clock.breached:
-                        since = clock.due or now
-                        wanted[(t["id"], target, "breach")] = (since, t)
+                        wanted[(t["id"], target, "breach")] = (clock.due or now, t)
                     if clock.reached(self.warning_percent):
-                        since = _warned_at(self.tickets, t, clock, self.warning_percent, cur, now)
+                        # When the clock crossed the line: the alert's first evidence.
+                        line = clock.seconds * self.warning_percent / 100.0
+                        since = min(calendar.add(t["created_at"], line, done), now)
                         wanted[(t["id"], target, "warning")] = (since, t)
         finally:
             cur.close()
@@ -74,7 +82,9 @@ class SlaAlerts:
         with store.transaction() as c:
             for k in firing:
                 c.execute(
-                    "INSERT OR REPLACE INTO ticket_sla_alerts VALUES (?, ?, ?, ?, NULL)",
+                    "INSERT INTO ticket_sla_alerts VALUES (?, ?, ?, ?, NULL) "
+                    "ON CONFLICT (ticket_id, target, level) DO UPDATE "
+                    "SET active_since = excluded.active_since, resolved_at = NULL",
                     [*k, wanted[k][0]],
                 )
             for k in resolving:
@@ -84,16 +94,6 @@ class SlaAlerts:
                     [now, *k],
                 )
         return len(changes)
-
-
-def _warned_at(tickets, t, clock, percent, cur, now) -> datetime:
-    """When the clock crossed the warning line: the alert instance's first evidence."""
-    name, _ = tickets.clocks(t, now, cur)
-    policy = tickets.policy(name, cur)
-    calendar = tickets.calendar(policy.calendar, cur)
-    pauses, _since = tickets._pauses(cur, t["id"])
-    at = calendar.add(t["created_at"], clock.seconds * percent / 100.0, pauses)
-    return min(at, now)
 
 
 def _change(key, since: datetime, now: datetime, state: str, t: dict | None) -> AlertChange:
@@ -132,7 +132,8 @@ def _change(key, since: datetime, now: datetime, state: str, t: dict | None) -> 
 
 
 class SlaClock(PeriodicTask):
-    """Calls ``SlaAlerts.check()`` every ``interval_s`` in ``opsengine run``."""
+    """Calls ``SlaAlerts.check()`` every ``interval_s`` in ``opsengine run``, and closes
+    tickets solved longer than ``[tickets] close_solved_after_days``."""
 
     thread_name = "opsengine-sla-clock"
 
@@ -140,9 +141,11 @@ class SlaClock(PeriodicTask):
         super().__init__(interval_s)
         self.sla_alerts = sla_alerts
         self.changes = 0
+        self.closed = 0  # solved tickets closed after close_solved_after_days
 
     def run_once(self) -> None:
         self.changes += self.sla_alerts.check()
+        self.closed += len(self.sla_alerts.tickets.close_solved())
 
     def status(self) -> dict[str, Any]:
-        return {**super().status(), "alert_changes": self.changes}
+        return {**super().status(), "alert_changes": self.changes, "closed": self.closed}

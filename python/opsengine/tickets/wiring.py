@@ -12,7 +12,7 @@ from opsengine.tickets.sla_alerts import SlaAlerts
 
 def attach_service_desk(engine: Any) -> None:
     """Set ``engine.tickets`` (with ``engine.tickets.sla_alerts``) and ``engine.kb``;
-    after :func:`opsengine.incidents.wiring.attach_incident_domains`."""
+    after :func:`opsengine.incidents.wiring.incident_domains`."""
     from opsengine.kb.service import KnowledgeBase
 
     settings = engine.settings.tickets

@@ -52,8 +52,8 @@ class SeriesAnswer(msgspec.Struct):
 
 class MetricSearchController(Controller):
     path = "/api/v1/metrics"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["metrics"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["metrics"]
 
     @get("/names", sync_to_thread=True, summary="Metric names with sample counts over a range")
     def names(
