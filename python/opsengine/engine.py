@@ -41,6 +41,7 @@ from opsengine.problems.service import ProblemService
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
+from opsengine.store.compaction import CompactionReport, compact
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
 from opsengine.store.named_queries import run_query
 from opsengine.tickets.wiring import attach_service_desk
@@ -228,6 +229,10 @@ class Engine:
         self.metrics.reload_rules(rules)
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.rules = rules
+
+    def compact_history(self) -> CompactionReport:
+        """Merge small ``logs``/``events`` segments (streaming sources) into larger ones."""
+        return compact(self.store)
 
     def maintenance(self, now: datetime | None = None) -> MaintenanceReport:
         """Roll up metrics and apply retention (``[retention]``); ``now`` for replays."""
