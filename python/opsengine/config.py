@@ -39,6 +39,9 @@ class RetentionSettings:
 class StoreSettings:
     # DuckDB's buffer pool; beyond it DuckDB spills to disk. Bounds the engine's memory.
     memory_limit: str = "512MB"
+    # History segments (logs, events) live under <data_dir>/history; "" = beside the
+    # database file (ops.duckdb → ops.data).
+    data_dir: str = ""
 
 
 @dataclass

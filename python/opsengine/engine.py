@@ -92,7 +92,9 @@ class Engine:
     ) -> None:
         self.settings = config if isinstance(config, Settings) else load_settings(config)
         self.store = Store(
-            db_path or self.settings.db, memory_limit=self.settings.store.memory_limit
+            db_path or self.settings.db,
+            memory_limit=self.settings.store.memory_limit,
+            data_dir=self.settings.store.data_dir or None,
         )
         if rules is None:
             rules = (
@@ -107,7 +109,11 @@ class Engine:
                 {"warmup_lines": self.settings.templates.warmup_lines},
             )
         self.logs = LogIngestor(
-            self.store, rules, threads=self.settings.ingest.threads, templates=templates
+            self.store,
+            rules,
+            threads=self.settings.ingest.threads,
+            templates=templates,
+            block_bytes=self.settings.ingest.batch_bytes,
         )
         # Every producer of alerts publishes here; incidents and notifications subscribe.
         self.alerts = AlertLog(self.store)

@@ -64,7 +64,8 @@ def test_re_export_replaces_the_days_it_writes_and_keeps_the_others(tmp_path, db
                 (10, t("2024-05-11 09:00:00"), t("2024-05-11 09:00:01"), "h3", "app", "info", "x"),
             ],
         )
-        store.conn.execute("DELETE FROM logs WHERE id = 8")  # 05-09 is gone from the store
+        with store.transaction() as cur:  # 05-09 (line 8) is gone from the store
+            store.history.expire_days(cur, "logs", t("2024-05-10 00:00:00"))
     again = run_cli(
         "export", "--to", str(out), "--db", str(db), "--tables", "logs",
         "--since", "2024-05-10", home=tmp_path,

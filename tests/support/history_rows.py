@@ -55,21 +55,43 @@ METRICS = [
 
 
 def insert_logs(store: Store, rows) -> None:
-    with store.transaction() as cur:
-        cur.executemany(
-            "INSERT INTO logs (id, ts, ingested_at, host, source, level, message, raw) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*row, f"raw {row[0]}") for row in rows],
-        )
+    """Rows of (id, ts, ingested_at, host, source, level, message), as one committed segment
+    per day through the store's history write path."""
+    cols = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "id": pa.array(cols[0], pa.int64()),
+            "ts": pa.array(cols[1], pa.timestamp("us", tz="UTC")),
+            "ingested_at": pa.array(cols[2], pa.timestamp("us", tz="UTC")),
+            "host": pa.array(cols[3], pa.string()),
+            "source": pa.array(cols[4], pa.string()),
+            "level": pa.array(cols[5], pa.string()),
+            "message": pa.array(cols[6], pa.string()),
+            "raw": pa.array([f"raw {i}" for i in cols[0]], pa.string()),
+        }
+    )
+    store.append_history({"logs": table}, stored_at=table.column("ingested_at").combine_chunks())
 
 
 def insert_events(store: Store, rows) -> None:
-    with store.transaction() as cur:
-        cur.executemany(
-            "INSERT INTO events VALUES "
-            "(?, ?, ?, ?, ?, ?, map(CAST(? AS VARCHAR[]), CAST(? AS VARCHAR[])), ?)",
-            [[*row[:6], list(row[6]), list(row[6].values()), row[7]] for row in rows],
-        )
+    """Rows of (ts, host, source, rule, severity, category, fields, log_id)."""
+    cols = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "ts": pa.array(cols[0], pa.timestamp("us", tz="UTC")),
+            "host": pa.array(cols[1], pa.string()),
+            "source": pa.array(cols[2], pa.string()),
+            "rule": pa.array(cols[3], pa.string()),
+            "severity": pa.array(cols[4], pa.string()),
+            "category": pa.array(cols[5], pa.string()),
+            "fields": pa.array(
+                [list(f.items()) for f in cols[6]], pa.map_(pa.string(), pa.string())
+            ),
+            "log_id": pa.array(cols[7], pa.int64()),
+        }
+    )
+    # Each event as if stored when it happened (its day partition is its time's day).
+    store.append_history({"events": table}, stored_at=table.column("ts").combine_chunks())
 
 
 def insert_metrics(store: Store, rows) -> None:

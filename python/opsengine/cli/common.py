@@ -115,7 +115,9 @@ def open_store(
     settings = settings or load_cli_settings(args)
     try:
         return Store(
-            getattr(args, "db", None) or settings.db, memory_limit=settings.store.memory_limit
+            getattr(args, "db", None) or settings.db,
+            memory_limit=settings.store.memory_limit,
+            data_dir=settings.store.data_dir or None,
         )
     except StoreLockedError as e:
         raise CliError(e, EXIT_FAILURE, hint=while_running) from e

@@ -12,6 +12,7 @@ import sys
 from opsengine.cli import metrics
 from opsengine.cli.common import (
     EXIT_BAD_INPUT,
+    EXIT_FAILURE,
     EXIT_OK,
     add_store_options,
     fail,
@@ -35,6 +36,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_ingest_logs(args: argparse.Namespace) -> int:
     from opsengine.ingest import IngestError
     from opsengine.ingest.logs import terminal_progress
+    from opsengine.store import StoreError
 
     status = EXIT_OK
     total_lines = total_events = 0
@@ -55,6 +57,10 @@ def cmd_ingest_logs(args: argparse.Namespace) -> int:
                     sys.stderr.write("\n")
                 status = fail(e, EXIT_BAD_INPUT)
                 continue
+            except StoreError as e:  # nothing after the last committed block is acknowledged
+                if progress:
+                    sys.stderr.write("\n")
+                return fail(e, EXIT_FAILURE)
             if progress:
                 sys.stderr.write("\n")
             skipped = (
