@@ -93,12 +93,13 @@ with Store(db, read_only=True) as store:
     pq.write_table(events, scratch + "/events.parquet", compression="zstd")
     bare = time.perf_counter() - t0
     named = {}
-    from opsengine.store.queries import run_query
+    from opsengine.store.named_queries import load_queries, run_query
+    queries = load_queries()
     params = {"from": "2000-01-01", "to": "2030-01-01"}
     for name, extra in [("error_rate", {}), ("log_volume", {}), ("top_rules", {}),
                         ("template_trend", {"bucket": "1 day"})]:
         t0 = time.perf_counter()
-        run_query(store, name, {**params, **extra})
+        run_query(store.cursor(), queries[name], {**params, **extra})
         named[name] = time.perf_counter() - t0
 print(json.dumps({"rows": logs.num_rows + events.num_rows, "lines": logs.num_rows,
                   "bare_parquet_s": bare, "named": named}))
