@@ -36,6 +36,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.ingest_formats import DecodedLogs, LogGroup
+from opsengine.json_nesting import JsonNestingError, check_nesting
 from opsengine.metrics.formats import METRICS_SCHEMA
 
 PROTOBUF = "application/x-protobuf"
@@ -86,12 +87,19 @@ def _parse(body: bytes, kind: str, message: Any) -> Any:
         if kind == PROTOBUF:
             message.ParseFromString(body)
         else:
+            check_nesting(body)  # json.loads and ParseDict recurse per level
             data = json.loads(body)
             if not isinstance(data, dict):
                 raise json_format.ParseError("the JSON body must be an object")
             _ids_to_base64(data)
             json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (DecodeError, UnicodeDecodeError, json.JSONDecodeError, json_format.ParseError) as e:
+    except (
+        DecodeError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        json_format.ParseError,
+        JsonNestingError,
+    ) as e:
         raise ApiError(
             400,
             f"not a valid OTLP {type(message).__name__} ({kind}): {e}; nothing was stored",

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
+from opsengine.json_nesting import JsonNestingError, check_nesting
 
 _TS = pa.timestamp("us", tz="UTC")
 _MAP = pa.map_(pa.string(), pa.string())
@@ -203,6 +204,10 @@ def parse_json_samples(
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8", errors="strict")
     default_us = _ts_us(default_ts, "default_ts")
+    try:
+        check_nesting(text)  # json.loads recurses per level
+    except JsonNestingError as e:
+        raise MetricFormatError(f"{source}: {e}") from None
     rows: list[tuple] = []
     stripped = text.lstrip()
     items = None
