@@ -45,6 +45,9 @@ class StoreSettings:
 class IngestSettings:
     batch_bytes: int = 4 << 20
     threads: int = 0  # 0 = all cores
+    # Samples dated further ahead of the engine's clock are rejected; log lines get the
+    # receive time instead (future_times.py): one bad clock must not stop the rules.
+    max_future_skew: str = "10m"
 
 
 @dataclass

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
-from opsengine.config import Settings, load_settings
+from opsengine.config import ConfigError, Settings, load_settings
+from opsengine.future_times import FutureTimes
 from opsengine.incidents.wiring import attach_incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
 from opsengine.ingest.log_templates import LogTemplates
@@ -52,6 +53,11 @@ class Engine:
                 RuleSet.from_yaml(self.settings.rules) if self.settings.rules else RuleSet.default()
             )
         self.rules = rules
+        try:
+            # Times from outside are judged against this engine's clock (future_times.py).
+            self.future = FutureTimes(self.settings.ingest.max_future_skew)
+        except ValueError as e:
+            raise ConfigError(f"ingest.max_future_skew: {e}") from None
         templates = None
         if self.settings.templates.enabled:
             templates = LogTemplates(
@@ -60,7 +66,11 @@ class Engine:
                 {"warmup_lines": self.settings.templates.warmup_lines},
             )
         self.logs = LogIngestor(
-            self.store, rules, threads=self.settings.ingest.threads, templates=templates
+            self.store,
+            rules,
+            threads=self.settings.ingest.threads,
+            templates=templates,
+            future=self.future,
         )
         # Every producer of alerts publishes here; incidents and notifications subscribe.
         self.alerts = AlertLog(self.store)
@@ -68,7 +78,7 @@ class Engine:
         attach_incident_domains(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
-            self.store, self.alerts, rules, self.settings.metric_rules
+            self.store, self.alerts, rules, self.settings.metric_rules, self.future
         )
         # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)

@@ -130,6 +130,15 @@ async def in_queue(
     return await asyncio.wrap_future(future)
 
 
+def store_samples(services: ApiServices, table: pa.Table, rejected: dict[str, int]) -> IngestReport:
+    """Store decoded samples; those the engine refuses as future-dated are reported."""
+    stored = services.engine.ingest_metrics(table) if table.num_rows else 0
+    if stored < table.num_rows:
+        why = services.engine.future.rejection()
+        rejected = {**rejected, why: rejected.get(why, 0) + table.num_rows - stored}
+    return IngestReport(stored, sum(rejected.values()), rejected)
+
+
 def _name_param(name: str, value: str | None) -> str | None:
     if value is not None and not 0 < len(value) <= fmt.MAX_NAME_CHARS:
         raise ApiError(
@@ -219,8 +228,7 @@ class IngestController(Controller):
 
         def job() -> IngestReport:
             table = fmt.metric_samples(body, kind, datetime.now(UTC), host)
-            rows = services.engine.ingest_metrics(table) if table.num_rows else 0
-            return IngestReport(rows, 0, {})
+            return store_samples(services, table, {})
 
         return count_records(services, "metrics", await in_queue(services, job, body))
 
