@@ -128,3 +128,64 @@ def test_rules_check_on_deep_yaml_names_the_file_and_exits_2(tmp_path: Path):
     assert proc.returncode == 2, proc.stderr
     assert f"{f}:2" in proc.stderr and "nested more than" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+ONE_RULE = """
+- name: disk_full
+  kind: log
+  severity: high
+  category: availability
+  summary: Disk full
+  pattern: 'literal:No space left on device'
+"""
+
+
+def test_rule_validation_runs_off_the_event_loop(api, monkeypatch):
+    """While a rule file is being validated, /health and ingest are answered."""
+    import threading
+
+    from opsengine.api.controllers import rules as rules_api
+
+    started, release = threading.Event(), threading.Event()
+    real = rules_api.parse_rule_text
+
+    def held(text: str, file: str):
+        started.set()
+        assert release.wait(60), "validation was never released"
+        return real(text, file=file)
+
+    monkeypatch.setattr(rules_api, "parse_rule_text", held)
+    answer: dict = {}
+
+    def validate():
+        answer["r"] = api.post(
+            "/api/v1/rules/validate", role="viewer", content=ONE_RULE.encode(),
+            headers={"content-type": "application/yaml"},
+        )  # fmt: skip
+
+    worker = threading.Thread(target=validate)
+    worker.start()
+    try:
+        assert started.wait(60)
+        # The validation is still running: on the event loop, nothing else would answer.
+        assert api.client.get("/health").status_code == 200
+        r = api.post(
+            "/api/v1/ingest/logs", role="operator", content=b"a line\n",
+            headers={"content-type": "text/plain"},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert worker.is_alive()
+    finally:
+        release.set()
+        worker.join(60)
+    assert answer["r"].status_code == 200, answer["r"].text
+    assert answer["r"].json()["rules"] == ["disk_full"]
+
+
+def test_an_oversized_rule_file_is_a_413_stating_the_limit(api):
+    r = api.post(
+        "/api/v1/rules/validate", role="viewer", content=b"#" * ((1 << 20) + 1),
+        headers={"content-type": "application/yaml"},
+    )  # fmt: skip
+    problem = assert_problem(r, 413)
+    assert "1048576" in problem["detail"]
