@@ -82,6 +82,10 @@ class SyslogSettings:
     queue_messages: int = 100_000  # bound of the receive buffer; UDP beyond it is dropped
     batch_messages: int = 10_000
     flush_ms: int = 1_000
+    # TCP: a connection silent this long is closed (senders reconnect); one address holds
+    # at most this many connections, so idle or hostile peers cannot lock others out.
+    tcp_idle_timeout_s: int = 300
+    tcp_connections_per_address: int = 32
 
 
 @dataclass
