@@ -189,3 +189,33 @@ def test_an_oversized_rule_file_is_a_413_stating_the_limit(api):
     )  # fmt: skip
     problem = assert_problem(r, 413)
     assert "1048576" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/logs?from=-99999999d", "query:from"),
+        ("/api/v1/logs?to=%2B99999999999d", "query:to"),
+        ("/api/v1/events?from=-99999999d", "query:from"),
+        ("/api/v1/metrics/names?from=-99999999d", "query:from"),
+        ("/api/v1/incidents/kpis?from=-99999999d", "query:from"),
+        ("/api/v1/oncall?at=-99999999d", "query:at"),
+        ("/api/v1/queries/log_volume/rows?from=-99999999d", None),
+        ("/api/v1/queries/log_volume/rows?bucket=99999999999999999d", None),
+    ],
+)
+def test_relative_times_that_overflow_are_a_4xx_naming_the_parameter(api, path, field):
+    problem = assert_problem(api.get(path, role="admin"), 422, field=field)
+    name = path.split("?")[1].split("=")[0]
+    assert name in problem["detail"] and "out of range" in problem["detail"]
+
+
+@pytest.mark.parametrize("ts", ["1e300", "-1e300", "1e19"])
+def test_a_sample_time_past_the_year_9999_is_a_422_naming_the_field(api, ts):
+    r = api.post(
+        "/api/v1/ingest/metrics", role="operator",
+        content=f'[{{"name":"x","value":1,"ts":{ts}}}]'.encode(),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    problem = assert_problem(r, 422, field="$[0].ts")
+    assert "year 9999" in problem["detail"]

@@ -57,6 +57,8 @@ MAX_LABELS = 64
 MAX_LINE_BYTES = 1 << 20
 _METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Seconds since the epoch of 9999-12-31T23:59:59Z: a timestamp column holds no later time.
+_MAX_EPOCH_S = 253_402_300_799
 _SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}
 
 
@@ -74,6 +76,8 @@ def _ts_us(value: datetime | float | int | None, what: str) -> int:
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MetricFormatError(f"{what}: expected a datetime or seconds since the epoch")
+    if not -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S:
+        raise MetricFormatError(f"{what}: {value!r} seconds since the epoch is past the year 9999")
     return round(value * 1_000_000)
 
 
@@ -145,6 +149,10 @@ def _json_ts(value: Any, place: str, default_us: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MetricFormatError(
             f"{place}: field 'ts': expected ISO-8601 text or seconds since the epoch"
+        )
+    if not -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S:
+        raise MetricFormatError(
+            f"{place}: field 'ts': {value!r} seconds since the epoch is past the year 9999"
         )
     return round(value * 1_000_000)
 
