@@ -55,7 +55,8 @@ METRICS_SCHEMA = pa.schema(
 MAX_LABELS = 64
 #: Longest JSON line read, in bytes.
 MAX_LINE_BYTES = 1 << 20
-_METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+METRIC_NAME_PATTERN = r"^[A-Za-z_:][A-Za-z0-9_:]*$"
+_METRIC_NAME = re.compile(METRIC_NAME_PATTERN)
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Seconds since the epoch of 9999-12-31T23:59:59Z: a timestamp column holds no later time.
 _MAX_EPOCH_S = 253_402_300_799
@@ -305,7 +306,20 @@ def conform(table: pa.Table, *, source: str = "<table>", host: str | None = None
         nulls = columns[name].null_count
         if nulls:
             raise MetricFormatError(f"{source}: column '{name}': {nulls} null value(s)")
+    if n:
+        bad = pc.invert(pc.match_substring_regex(columns["name"], METRIC_NAME_PATTERN))
+        if pc.any(bad).as_py():
+            first = columns["name"].filter(bad)[0].as_py()
+            raise MetricFormatError(
+                f"{source}: column 'name': {first[:80]!r} is not a metric name "
+                "([a-zA-Z_:][a-zA-Z0-9_:]*)"
+            )
     return pa.Table.from_pydict(columns, schema=METRICS_SCHEMA)
+
+
+def is_metric_name(name: str) -> bool:
+    """A Prometheus metric name: what every ingest path accepts."""
+    return bool(_METRIC_NAME.match(name))
 
 
 def read_arrow(path: str | Path, *, host: str | None = None) -> pa.Table:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,15 @@ STATE_KEY = "metric_rules:state"
 #: Rows per batch when reloading history after a restart.
 RELOAD_BATCH_ROWS = 1 << 20
 _COLUMNS = "ts, host, name, labels, value"
+
+
+@dataclass(frozen=True)
+class SampleCounts:
+    """Samples of one ingest call: accepted, refused as future-dated, refused as conflicting."""
+
+    accepted: int
+    future: int
+    conflicts: int
 
 
 class MetricPipeline:
@@ -109,23 +119,38 @@ class MetricPipeline:
         source: str = "samples",
         in_transaction: Callable[[Any], None] | None = None,
     ) -> int:
-        """Store samples (ts, host, name, labels, value), evaluate the rules; returns rows
-        stored (samples dated past the tolerated skew are not: ``future.samples_rejected``).
+        """Store samples (ts, host, name, labels, value), evaluate the rules; returns the
+        samples accepted (see :meth:`ingest_counted` for the ones refused and why)."""
+        return self.ingest_counted(samples, source=source, in_transaction=in_transaction).accepted
+
+    def ingest_counted(
+        self,
+        samples: Any,
+        *,
+        source: str = "samples",
+        in_transaction: Callable[[Any], None] | None = None,
+    ) -> SampleCounts:
+        """:meth:`ingest`, returning how many samples were accepted (resends of stored
+        samples included: storing them is idempotent) and how many were refused: dated past
+        the tolerated skew, or a different value at a timestamp already stored.
 
         ``in_transaction(cursor)`` runs in the transaction that stores the samples (a
         caller records there what they cover, so both commit or neither does).
         """
         table = samples if isinstance(samples, pa.Table) else pa.table(samples)
-        table = self.future.drop_future_samples(conform(table, source=source))
+        table = conform(table, source=source)
+        received = table.num_rows
+        table = self.future.drop_future_samples(table)
+        future = received - table.num_rows
         if table.num_rows == 0:
             if in_transaction is not None:
                 with self.store.transaction() as cur:
                     in_transaction(cur)
-            return 0
-        append_metrics(self.store, self.series, table, in_transaction=in_transaction)
+            return SampleCounts(0, future, 0)
+        appended = append_metrics(self.store, self.series, table, in_transaction=in_transaction)
         if len(self.rules):
             self._publish(self.rules.evaluate(self._due(table)))
-        return table.num_rows
+        return SampleCounts(table.num_rows - appended.conflicts, future, appended.conflicts)
 
     def advance_to(self, now: datetime | None = None) -> int:
         """Evaluate the steps up to ``now`` (default: the wall clock) without new samples.

@@ -42,6 +42,7 @@ METRIC_TYPES = {
     **dict.fromkeys(fmt.ARROW_STREAM_TYPES, fmt.ARROW),
 }
 RETRY_AFTER_S = 1
+CONFLICT_REASON = "a different value at a timestamp already stored for the series"
 
 
 class IngestReport(msgspec.Struct):
@@ -131,12 +132,19 @@ async def in_queue(
 
 
 def store_samples(services: ApiServices, table: pa.Table, rejected: dict[str, int]) -> IngestReport:
-    """Store decoded samples; those the engine refuses as future-dated are reported."""
-    stored = services.engine.ingest_metrics(table) if table.num_rows else 0
-    if stored < table.num_rows:
-        why = services.engine.future.rejection()
-        rejected = {**rejected, why: rejected.get(why, 0) + table.num_rows - stored}
-    return IngestReport(stored, sum(rejected.values()), rejected)
+    """Store decoded samples; those the engine refuses (future-dated, or a different value
+    at a timestamp already stored) are reported as rejected, with why."""
+    if not table.num_rows:
+        return IngestReport(0, sum(rejected.values()), rejected)
+    counts = services.engine.metrics.ingest_counted(table)
+    rejected = dict(rejected)
+    for why, n in (
+        (services.engine.future.rejection(), counts.future),
+        (CONFLICT_REASON, counts.conflicts),
+    ):
+        if n:
+            rejected[why] = rejected.get(why, 0) + n
+    return IngestReport(counts.accepted, sum(rejected.values()), rejected)
 
 
 def _name_param(name: str, value: str | None) -> str | None:
