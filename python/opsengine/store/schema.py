@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from opsengine.store.redacted_views import TABLES as REDACTED_VIEWS
+
 
 def _metric_series(cur) -> None:
     """Split ``metrics`` into ``metric_series`` and ``metric_samples``; ``metrics`` becomes a view.
@@ -346,4 +348,5 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
         """,
     ),
     (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
+    *REDACTED_VIEWS,
 ]
