@@ -219,3 +219,51 @@ def test_a_sample_time_past_the_year_9999_is_a_422_naming_the_field(api, ts):
     )  # fmt: skip
     problem = assert_problem(r, 422, field="$[0].ts")
     assert "year 9999" in problem["detail"]
+
+
+def test_metrics_content_type_names_its_charset_once(api):
+    ctype = api.client.get("/metrics").headers["content-type"]
+    assert ctype.count("charset") == 1 and ctype.startswith("text/plain; version=")
+
+
+def test_a_body_over_the_limit_is_a_413_stating_the_limit(tmp_path):
+    from api_helpers import api_settings
+
+    with running_api(tmp_path, api_settings(max_body_bytes=1000)) as small:
+        r = small.post(
+            "/api/v1/ingest/logs", role="operator", content=b"x\n" * 1000,
+            headers={"content-type": "text/plain"},
+        )  # fmt: skip
+        assert "at most 1000 bytes" in assert_problem(r, 413)["detail"]
+
+
+def test_gzip_log_and_metric_bodies_are_inflated(api):
+    import gzip
+
+    r = api.post(
+        "/api/v1/ingest/logs", role="operator", content=gzip.compress(b"zipped line\n"),
+        headers={"content-type": "text/plain", "content-encoding": "gzip"},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    r = api.post(
+        "/api/v1/ingest/metrics", role="operator",
+        content=gzip.compress(b'[{"name":"pz_zipped","value":1}]'),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    r = api.post(
+        "/api/v1/ingest/logs", role="operator", content=b"x\n",
+        headers={"content-type": "text/plain", "content-encoding": "br"},
+    )  # fmt: skip
+    assert "Content-Encoding 'br'" in assert_problem(r, 415)["detail"]
+
+
+def test_rule_name_errors_escape_control_and_bidi_characters(api):
+    body = b'- name: "evil\\u202e\\u0007name"\n  kind: log\n'
+    r = api.post(
+        "/api/v1/rules/validate", role="viewer", content=body,
+        headers={"content-type": "application/yaml"},
+    )  # fmt: skip
+    detail = assert_problem(r, 422)["detail"]
+    assert "\u202e" not in detail and "\x07" not in detail
+    assert "evil\\u202e\\x07name" in detail

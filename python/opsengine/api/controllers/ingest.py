@@ -24,6 +24,7 @@ from opsengine.api.auth import OPERATOR
 from opsengine.api.context import ApiServices, ServicesDep
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.openapi_bodies import BINARY, OBJECT, TEXT, raw_body
+from opsengine.api.otlp import decompress
 from opsengine.api.workqueue import QueueClosed, QueueFull
 from opsengine.incidents.alertmanager import AlertmanagerPayloadError, alertmanager_changes
 
@@ -147,6 +148,13 @@ def store_samples(services: ApiServices, table: pa.Table, rejected: dict[str, in
     return IngestReport(counts.accepted, sum(rejected.values()), rejected)
 
 
+async def _body(request: Request, services: ApiServices) -> bytes:
+    """The request body after ``Content-Encoding`` (gzip or none; inflated within the limit)."""
+    return decompress(
+        await request.body(), request.headers.get("content-encoding"), services.api.max_body_bytes
+    )
+
+
 def _name_param(name: str, value: str | None) -> str | None:
     if value is not None and not 0 < len(value) <= fmt.MAX_NAME_CHARS:
         raise ApiError(
@@ -197,7 +205,7 @@ class IngestController(Controller):
     ) -> IngestReport:
         kind = fmt.media_kind(request.headers.get("content-type"), LOG_TYPES)
         source, host = _name_param("source", source), _name_param("host", host)
-        body = await request.body()
+        body = await _body(request, services)
         decode = {
             fmt.TEXT: fmt.text_lines,
             fmt.NDJSON: fmt.ndjson_records,
@@ -232,7 +240,7 @@ class IngestController(Controller):
     ) -> IngestReport:
         kind = fmt.media_kind(request.headers.get("content-type"), METRIC_TYPES)
         host = _name_param("host", host)
-        body = await request.body()
+        body = await _body(request, services)
 
         def job() -> IngestReport:
             table = fmt.metric_samples(body, kind, datetime.now(UTC), host)
