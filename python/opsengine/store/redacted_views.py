@@ -1,6 +1,6 @@
 """Views of the tables that hold secrets, for user SQL (``/api/v1/sql``, ``opsengine sql``).
 
-The SQL gate (``store/read_only_sql.py``) refuses ``api_keys`` and ``notification_channels``
+The SQL gate (``store/sql_gate.py``) refuses ``api_keys`` and ``notification_channels``
 and names these views instead: every column but the secret ones (a key's token hash; a
 channel's config, whose URL path and headers carry credentials; the API shows it redacted
 at ``/api/v1/notification-channels``). Plain SQL views: portable to PostgreSQL.

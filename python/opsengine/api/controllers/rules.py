@@ -69,7 +69,7 @@ def _compiled(text: str) -> list[Rule]:
 
 class RuleController(Controller):
     path = "/api/v1/rules"
-    tags = ["rules"]  # noqa: RUF012
+    tags = ["rules"]
 
     @get("/", guards=[VIEWER], sync_to_thread=False, summary="List the rules in force")
     def list_rules(self, engine: EngineDep, kind: FromQuery[str | None] = None) -> list[RuleInfo]:
