@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api_helpers import assert_problem, running_api
-from test_inventory import _stanza, write_dist, write_status
+from tests.support.api_helpers import assert_problem, running_api
+from tests.support.inventory import dpkg_stanza, write_dist, write_status
 
 
 def test_config_routes_track_snapshot_diff_approve_and_audit(tmp_path):
@@ -109,9 +109,9 @@ def test_config_routes_track_snapshot_diff_approve_and_audit(tmp_path):
 def test_inventory_routes_page_software_and_judge_compliance(tmp_path):
     status = write_status(
         tmp_path / "status",
-        _stanza("openssl", "3.0.11-1~deb12u2"),
-        _stanza("bash", "5.2.15-2+b2"),
-        _stanza("curl", "7.88.1-10+deb12u5"),
+        dpkg_stanza("openssl", "3.0.11-1~deb12u2"),
+        dpkg_stanza("bash", "5.2.15-2+b2"),
+        dpkg_stanza("curl", "7.88.1-10+deb12u5"),
     )
     site = tmp_path / "site"
     write_dist(site, "requests", "2.32.3")

@@ -7,7 +7,6 @@ import os
 import re
 import socket
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
@@ -15,27 +14,7 @@ from opsengine.config import ConfigError, Settings, load_settings
 from opsengine.config_mgmt import PolicyError, VersionPolicy
 from opsengine.engine import Engine
 
-
-def _stanza(name: str, version: str, *, arch="amd64", status="install ok installed") -> str:
-    return (
-        f"Package: {name}\nStatus: {status}\nPriority: optional\nArchitecture: {arch}\n"
-        f"Version: {version}\nDescription: {name}\n a long description\n .\n more of it\n"
-    )
-
-
-def write_status(path: Path, *packages: str) -> Path:
-    path.write_text("\n".join(packages))
-    return path
-
-
-def write_dist(site: Path, name: str, version: str) -> None:
-    for old in site.glob(f"{name.replace('-', '_')}-*.dist-info"):
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
-    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+from tests.support.inventory import dpkg_stanza, write_dist, write_status
 
 
 @pytest.fixture
@@ -54,11 +33,11 @@ def _policy_alerts(engine):
 def test_software_inventory_history_and_version_policies(engine, tmp_path):
     status = write_status(
         tmp_path / "status",
-        _stanza("openssl", "3.0.11-1~deb12u2"),
-        _stanza("bash", "5.2.15-2+b2"),
-        _stanza("libc6", "2.36-9+deb12u4"),
-        _stanza("libc6", "2.36-9+deb12u4", arch="i386"),
-        _stanza("old-tool", "1.0-1", status="deinstall ok config-files"),
+        dpkg_stanza("openssl", "3.0.11-1~deb12u2"),
+        dpkg_stanza("bash", "5.2.15-2+b2"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4", arch="i386"),
+        dpkg_stanza("old-tool", "1.0-1", status="deinstall ok config-files"),
     )
     site = tmp_path / "site-packages"
     write_dist(site, "requests", "2.31.0")
@@ -101,10 +80,10 @@ def test_software_inventory_history_and_version_policies(engine, tmp_path):
     # The next run: openssl upgraded, bash removed, curl installed, requests upgraded.
     write_status(
         status,
-        _stanza("openssl", "3.0.13-1~deb12u1"),
-        _stanza("curl", "7.88.1-10+deb12u5"),
-        _stanza("libc6", "2.36-9+deb12u4"),
-        _stanza("libc6", "2.36-9+deb12u4", arch="i386"),
+        dpkg_stanza("openssl", "3.0.13-1~deb12u1"),
+        dpkg_stanza("curl", "7.88.1-10+deb12u5"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4"),
+        dpkg_stanza("libc6", "2.36-9+deb12u4", arch="i386"),
     )
     write_dist(site, "requests", "2.32.3")
     run = engine.inventory.collect(
@@ -129,7 +108,7 @@ def test_software_inventory_history_and_version_policies(engine, tmp_path):
 
 
 def test_an_unreadable_status_file_is_recorded_and_keeps_the_packages(engine, tmp_path):
-    status = write_status(tmp_path / "status", _stanza("openssl", "3.0.13-1"))
+    status = write_status(tmp_path / "status", dpkg_stanza("openssl", "3.0.13-1"))
     engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(status))
     missing = tmp_path / "gone" / "status"
     run = engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(missing))
@@ -143,7 +122,7 @@ def test_an_unreadable_status_file_is_recorded_and_keeps_the_packages(engine, tm
 def test_a_malformed_status_file_names_the_line(engine, tmp_path):
     status = tmp_path / "status"
     status.write_text(
-        _stanza("openssl", "3.0.13-1") + "\nStatus: install ok installed\nVersion: 1\n"
+        dpkg_stanza("openssl", "3.0.13-1") + "\nStatus: install ok installed\nVersion: 1\n"
     )
     run = engine.inventory.collect(host="h", kinds=["deb"], dpkg_status=str(status))
     assert run["errors"] == [f"deb: {status}:11: a stanza without a Package field"]

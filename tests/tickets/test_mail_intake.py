@@ -7,9 +7,10 @@ import smtplib
 from email.message import EmailMessage
 
 import pytest
-from incidents_helpers import free_port
 from opsengine.engine import Engine
 from opsengine.tickets.mail_intake import MailIntake
+
+from tests.support.incidents_helpers import free_port
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from seeded import seed
+
+from tests.support.seeded import seed
 
 
 @pytest.fixture(scope="module")

@@ -168,7 +168,7 @@ def test_every_page_renders_without_errors_and_with_labels_and_ordered_headings(
         v.go(path)
         assert v.page.evaluate(A11Y_CHECK) == [], path
         v.shot(name)
-    assert v.page.title() == "Capacity · opsengine"
+    assert v.page.title() == "Query top_rules · opsengine"
 
 
 def test_open_an_incident_acknowledge_resolve_and_see_the_timeline(visit, server):

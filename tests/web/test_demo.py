@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
-from seeded import CSRF
+from tests.support.seeded import CSRF
 
 FILL_WITHIN_S = 60
 

@@ -10,7 +10,8 @@ import pytest
 from litestar.testing import TestClient
 from opsengine.api import create_app
 from opsengine.engine import Engine
-from seeded import CSRF, SCRIPT_LINE
+
+from tests.support.seeded import CSRF, SCRIPT_LINE
 
 PAGES = ["/", "/incidents", "/alerts", "/problems", "/logs", "/metrics/chart", "/queries",
          "/queries/mttr", "/capacity"]  # fmt: skip

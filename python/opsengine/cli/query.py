@@ -40,7 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_query(args: argparse.Namespace) -> int:
     from opsengine.cli.sql_shell import describe_queries, parse_param_assignments
     from opsengine.store.db import StoreError
-    from opsengine.store.queries import QueryError, find_query, load_queries
+    from opsengine.store.named_queries import QueryError, find_query, load_queries
     from opsengine.store.sql_access import MissingDatabaseError, open_sql_access
 
     try:

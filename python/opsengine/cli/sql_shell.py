@@ -21,9 +21,9 @@ import duckdb
 
 from opsengine.cli.result_format import TEXT_FORMATS, render
 from opsengine.store.db import StoreError
-from opsengine.store.queries import NamedQuery, QueryError, load_queries
-from opsengine.store.read_only_sql import WriteRefusedError
+from opsengine.store.named_queries import NamedQuery, QueryError, load_queries
 from opsengine.store.sql_access import SqlAccess, SqlResult
+from opsengine.store.sql_gate import WriteRefusedError
 
 HISTORY_FILE = Path("~/.opsengine_sql_history")
 HISTORY_LENGTH = 2000

@@ -24,7 +24,7 @@ transaction changed — one choke point instead of a copy of each UPDATE's logic
 re-read fails the index gives itself up (lists read the store) rather than serve stale rows.
 
 Cost, measured on 100,000 incidents: about 1.2 KB of memory and 15-20 µs of loading per
-incident; a page of 50 in 0.1-0.3 ms (``benches/api_incidents.py``).
+incident; a page of 50 in 0.1-0.3 ms (``python/opsengine/bench/api_incidents.py``).
 """
 
 from __future__ import annotations

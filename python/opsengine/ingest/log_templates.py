@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from opsengine.rules import Rule
 from opsengine.store import Store
-from opsengine.templates import TemplateMiner
+from opsengine.template_miner import TemplateMiner
 
 #: Snapshot the miner at least this often (seconds) even when no template was created,
 #: so the template texts it has generalised since survive a restart.

@@ -321,7 +321,7 @@ class KnowledgeBase:
         return self.search(text[:MAX_QUERY], limit=limit)["hits"]
 
     def stats(self, start: datetime, end: datetime, limit: int = 20) -> list[dict[str, Any]]:
-        from opsengine.store.queries import run_query
+        from opsengine.store.named_queries import run_query
 
         return run_query(
             self.store, "kb_article_stats", {"from": start, "to": end, "limit": limit}

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.store import Store
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 
 KPI_QUERIES = ("mttd", "mtta", "mttr")
 UPTIME_FIELDS = ("service", "kind", "target", "checks", "passed", "uptime_percent",

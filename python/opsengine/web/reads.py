@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from opsengine.store.queries import NamedQuery, load_queries, run_query
+from opsengine.store.named_queries import NamedQuery, load_queries, run_query
 
 #: Range choices of the charts: label → (length, bucket).
 RANGES: dict[str, tuple[timedelta, str]] = {

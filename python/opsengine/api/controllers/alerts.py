@@ -31,8 +31,8 @@ _ORDER = ("updated_at", "fingerprint", "active_since")
 
 class AlertController(Controller):
     path = "/api/v1/alerts"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["alerts"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["alerts"]
 
     @get("/", sync_to_thread=True, summary="List alert instances, most recently changed first")
     def list_alerts(

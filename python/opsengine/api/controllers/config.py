@@ -53,8 +53,8 @@ class SnapshotRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class ConfigController(Controller):
     path = "/api/v1/config"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["config"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["config"]
 
     @get("/items", sync_to_thread=True, summary="Tracked items with latest version and baseline")
     def items(self, engine: EngineDep) -> list[dict[str, Any]]:
@@ -156,8 +156,8 @@ def _inventory_kind(kind: str | None, kinds: tuple[str, ...]) -> str | None:
 
 class InventoryController(Controller):
     path = "/api/v1/inventory"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["inventory"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["inventory"]
 
     @get("/software", sync_to_thread=True, summary="Packages, processes and ports per host")
     def software(

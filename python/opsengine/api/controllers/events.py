@@ -25,8 +25,8 @@ from opsengine.api.paging import (
 
 class EventController(Controller):
     path = "/api/v1/events"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["events"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["events"]
 
     @get("/", sync_to_thread=True, summary="List rule matches (events), newest first")
     def list_events(

@@ -14,7 +14,7 @@ from litestar import Controller, Response, get
 
 from opsengine.api.auth import PUBLIC_OPT
 from opsengine.api.context import ApiServices, ServicesDep
-from opsengine.store.reads import schema_version
+from opsengine.store.rows import schema_version
 
 
 class ComponentStatus(msgspec.Struct):
@@ -62,8 +62,8 @@ def _alerts(services: ApiServices) -> ComponentStatus:
 
 class HealthController(Controller):
     path = "/health"
-    opt = {PUBLIC_OPT: True}  # noqa: RUF012  (Litestar reads a plain dict)
-    tags = ["health"]  # noqa: RUF012
+    opt = {PUBLIC_OPT: True}
+    tags = ["health"]
 
     @get("/", sync_to_thread=True, summary="Liveness and per-component status")
     def health(self, services: ServicesDep) -> Response[HealthReport]:

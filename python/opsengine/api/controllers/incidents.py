@@ -93,8 +93,8 @@ class Rating(msgspec.Struct, forbid_unknown_fields=True):
 
 class IncidentController(Controller):
     path = "/api/v1/incidents"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["incidents"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["incidents"]
 
     @get("/", summary="List incidents, newest first")
     async def list_incidents(

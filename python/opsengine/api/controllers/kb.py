@@ -49,8 +49,8 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 
 class KnowledgeBaseController(Controller):
     path = "/api/v1/kb"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["kb"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["kb"]
 
     @get("/articles", sync_to_thread=True, summary="Ranked full-text search (BM25, stemmed)")
     def search(

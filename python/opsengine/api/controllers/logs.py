@@ -29,8 +29,8 @@ MAX_TEXT_CHARS = 1000
 
 class LogSearchController(Controller):
     path = "/api/v1/logs"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["logs"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["logs"]
 
     @get("/", sync_to_thread=True, summary="Search log lines (newest first)")
     def search(

@@ -18,7 +18,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from opsengine.api.auth import VIEWER
 from opsengine.api.context import EngineDep
-from opsengine.api.paging import bad_param, time_param
+from opsengine.api.paging import bad_param, json_number, time_param
 from opsengine.durations import parse_duration
 
 MAX_POINTS = 2_000
@@ -52,8 +52,8 @@ class SeriesAnswer(msgspec.Struct):
 
 class MetricSearchController(Controller):
     path = "/api/v1/metrics"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["metrics"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["metrics"]
 
     @get("/names", sync_to_thread=True, summary="Metric names with sample counts over a range")
     def names(
@@ -92,7 +92,10 @@ class MetricSearchController(Controller):
         found, truncated = engine.metric_search.series(
             name, start, end, seconds, host=host, max_series=MAX_SERIES
         )
-        series = [Series(s.host, s.labels, s.points) for s in found]
+        series = [
+            Series(s.host, s.labels, [{k: json_number(v) for k, v in p.items()} for p in s.points])
+            for s in found
+        ]
         return SeriesAnswer(name, start, end, seconds, series, truncated)
 
 

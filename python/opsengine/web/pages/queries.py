@@ -12,8 +12,8 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
-from opsengine.api.readonly import run_read_only
-from opsengine.store.queries import NamedQuery, QueryRunError
+from opsengine.api.user_sql import run_read_only
+from opsengine.store.named_queries import NamedQuery, QueryRunError
 from opsengine.web.charts import table_chart
 from opsengine.web.reads import shipped_queries
 from opsengine.web.render import render
