@@ -42,6 +42,8 @@ class StoreSettings:
     # History segments (logs, events) live under <data_dir>/history; "" = beside the
     # database file (ops.duckdb → ops.data).
     data_dir: str = ""
+    # `opsengine run` merges small history segments (streaming sources) this often; 0 = never.
+    compact_interval_s: int = 60
 
 
 @dataclass

@@ -26,6 +26,8 @@ import pyarrow as pa
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import ConfigError, Settings, load_settings
+from opsengine.config_mgmt.inventory_service import InventoryService
+from opsengine.config_mgmt.service import ConfigService
 from opsengine.config_mgmt.wiring import attach_config_domain
 from opsengine.future_times import FutureTimes
 from opsengine.incidents.service import IncidentService
@@ -40,6 +42,7 @@ from opsengine.problems.service import ProblemService
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
+from opsengine.store.compaction import CompactionReport, compact
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
 from opsengine.store.named_queries import run_query
 from opsengine.tickets.wiring import attach_service_desk
@@ -82,6 +85,9 @@ class Engine:
     metric_search: MetricSearch
     #: While this process holds the file, ``opsengine sql``/``query`` read through it.
     channel: AdminChannel | None
+
+    config: ConfigService  # tracked configuration, drift, audit (config_mgmt/service.py)
+    inventory: InventoryService  # software and hardware per host, version policies
 
     def __init__(
         self,
@@ -230,6 +236,10 @@ class Engine:
         self.metrics.reload_rules(rules)
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.rules = rules
+
+    def compact_history(self) -> CompactionReport:
+        """Merge small ``logs``/``events`` segments (streaming sources) into larger ones."""
+        return compact(self.store)
 
     def maintenance(self, now: datetime | None = None) -> MaintenanceReport:
         """Roll up metrics and apply retention (``[retention]``); ``now`` for replays."""

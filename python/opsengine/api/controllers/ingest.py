@@ -68,7 +68,7 @@ def _queue_full(services: ApiServices, e: Exception) -> ApiError:
     )
 
 
-def _store_logs(
+def store_logs(
     services: ApiServices, batches: list[tuple[fmt.DecodedLogs, str | None, str | None]]
 ) -> list[IngestReport]:
     """Store the lines of one or more requests, one engine call per (source, host)."""
@@ -115,7 +115,7 @@ async def queue_logs(
     """Store decoded log lines through the queue, with other waiting log requests."""
     try:
         future = services.queue.submit_mergeable(
-            "logs", partial(_store_logs, services), (decoded, source, host), size=size
+            "logs", partial(store_logs, services), (decoded, source, host), size=size
         )
     except (QueueFull, QueueClosed) as e:
         raise _queue_full(services, e) from None
