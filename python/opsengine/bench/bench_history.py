@@ -2,7 +2,7 @@
 stage beside pyarrow's bare Parquet write of the same rows, bytes on disk per line, the
 alert storm (10,000 alert changes into incidents) and peak memory.
 
-    python python/opsengine/bench/bench_history.py [--runs 3] [--tree DIR] [--out results.json]
+    python -m opsengine.bench.bench_history [--runs 3] [--tree DIR] [--out results.json]
 
 ``--tree`` runs another checkout's ``python/`` folder (e.g. the release before segments,
 ``git archive <commit> python | tar -x -C DIR``, with this build's ``_core*.so`` copied in)
@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LOGHUB = Path(os.environ.get("OPSENGINE_LOGHUB", ROOT.parent / "shared" / "data" / "loghub"))
+from opsengine.bench.corpus import find_loghub
+
 COPIES = 63
 
 _STORE_STAGE = re.compile(r"store ([0-9.]+)s")
@@ -34,9 +34,10 @@ _STORE_STAGE = re.compile(r"store ([0-9.]+)s")
 
 def build_input(path: Path) -> int:
     """The 2,016,000-line file; returns its line count."""
-    files = sorted(LOGHUB.glob("*/*_2k.log"))
+    loghub = find_loghub()
+    files = sorted(loghub.glob("*/*_2k.log"))
     if len(files) != 16:
-        raise SystemExit(f"{LOGHUB}: expected the 16 loghub *_2k.log files, found {len(files)}")
+        raise SystemExit(f"{loghub}: expected the 16 loghub *_2k.log files, found {len(files)}")
     texts = [f.read_bytes().decode("utf-8", "replace").splitlines() for f in files]
     n = 0
     with path.open("w", encoding="utf-8") as out:
@@ -58,7 +59,7 @@ def _tree_env(tree: Path | None) -> dict[str, str]:
 def run_ingest(tree: Path | None, log: Path, work: Path) -> dict:
     """One whole ``opsengine ingest logs -v`` into a fresh store: seconds, store stage, RSS, bytes."""
     db = work / "bench.duckdb"
-    for p in (db, work / "bench.duckdb.wal", work / "bench.duckdb.data"):
+    for p in (db, work / "bench.duckdb.wal", work / "bench.data"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -75,7 +76,7 @@ def run_ingest(tree: Path | None, log: Path, work: Path) -> dict:
     rss = int(re.search(r"maxrss_kb=(\d+)", done.stderr).group(1)) * 1024
     store_s = float(_STORE_STAGE.search(done.stdout).group(1))
     size = db.stat().st_size + sum(
-        p.stat().st_size for p in (work / "bench.duckdb.data").rglob("*") if p.is_file()
+        p.stat().st_size for p in (work / "bench.data").rglob("*") if p.is_file()
     )
     return {"seconds": seconds, "store_s": store_s, "peak_rss": rss, "bytes": size}
 
@@ -154,7 +155,7 @@ def run_probe(tree: Path | None, work: Path) -> dict:
 
 def run_storm(tree: Path | None, work: Path) -> dict:
     db = work / "storm.duckdb"
-    for p in (db, work / "storm.duckdb.wal", work / "storm.duckdb.data"):
+    for p in (db, work / "storm.duckdb.wal", work / "storm.data"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():

@@ -26,10 +26,10 @@ DEFAULT_DB = "opsengine.duckdb"
 
 
 def default_data_dir(db_path: str | Path) -> Path:
-    """The data directory beside a database file: ``ops.duckdb`` → ``ops.duckdb.data`` (the
-    same folder the service desk keeps its CSAT key and KB index in)."""
+    """The data directory beside a database file: ``ops.duckdb`` → ``ops.data`` (history
+    segments, the service desk's CSAT key and KB index)."""
     path = Path(db_path)
-    return path.with_name(path.name + ".data")
+    return path.parent / f"{path.stem}.data"
 
 
 class StoreError(RuntimeError):
