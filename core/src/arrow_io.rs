@@ -22,8 +22,8 @@ use arrow_buffer::{ArrowNativeType, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use rayon::prelude::*;
 
+use crate::header::{parse_header, span_bytes, ParseOptions};
 use crate::patterns::{MatchColumns, MatchCounts, MatchSink, RuleSet, Scratch, TextColumn};
-use crate::syslog::{parse_header, span_bytes, ParseOptions};
 
 /// Target bytes per parallel task: big enough to amortise the task, small
 /// enough that two threads share the work evenly.

@@ -11,8 +11,8 @@ use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
 use crate::arrow_io;
+use crate::header::ParseOptions;
 use crate::patterns::{self, RuleSpec};
-use crate::syslog::ParseOptions;
 use crate::templates::{MinerSettings, TemplateMiner};
 
 /// A compiled log-rule set.

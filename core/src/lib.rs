@@ -3,12 +3,12 @@
 //! layer that exposes them as `opsengine._core`.
 
 pub mod arrow_io;
+pub mod header;
 pub mod metrics;
 pub mod patterns;
 pub mod prefilter;
 pub mod prom_text;
 pub mod series_id;
-pub mod syslog;
 pub mod templates;
 pub mod thresholds;
 
