@@ -3,6 +3,7 @@
 //! layer that exposes them as `opsengine._core`.
 
 pub mod arrow_io;
+pub mod hash;
 pub mod header;
 pub mod metrics;
 pub mod patterns;

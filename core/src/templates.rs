@@ -33,8 +33,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::hash::{hash_bytes, FxMap};
 
 /// The text that stands for a variable in templates.
 pub const WILDCARD: &str = "<*>";
@@ -101,99 +101,6 @@ pub struct TemplateInfo {
     pub id: u32,
     pub text: String,
     pub count: u64,
-}
-
-// ---------------------------------------------------------------- hashing
-
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
-const FX_K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_K);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap()));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64)
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64)
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i)
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64)
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-#[inline]
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let r = (a as u128).wrapping_mul(b as u128);
-    (r as u64) ^ ((r >> 64) as u64)
-}
-
-/// 128-bit hash of a byte string: the key of the whole-line cache. Two independent 64-bit
-/// lanes, so a false hit needs a 128-bit collision.
-fn hash_bytes(bytes: &[u8], seed: u64) -> u128 {
-    const P0: u64 = 0xa076_1d64_78bd_642f;
-    const P1: u64 = 0xe703_7ed1_a0b4_28db;
-    const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
-    const P3: u64 = 0x5899_65cc_7537_4cc3;
-    let len = bytes.len() as u64;
-    let mut h = seed ^ P0 ^ len.wrapping_mul(P1);
-    let mut g = seed.rotate_left(32) ^ P2 ^ len.wrapping_mul(P3);
-    let mut chunks = bytes.chunks_exact(16);
-    let mut step = |a: u64, b: u64| {
-        h = fold_mul(a ^ h ^ P1, b ^ P0);
-        g = fold_mul(b ^ g ^ P3, a ^ P2);
-    };
-    for c in &mut chunks {
-        let a = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let b = u64::from_le_bytes(c[8..].try_into().unwrap());
-        step(a, b);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 16];
-        buf[..rest.len()].copy_from_slice(rest);
-        let a = u64::from_le_bytes(buf[..8].try_into().unwrap());
-        let b = u64::from_le_bytes(buf[8..].try_into().unwrap());
-        step(a, b);
-    }
-    let lo = fold_mul(h, P1 ^ 0x9e37_79b9_7f4a_7c15);
-    let hi = fold_mul(g, P3 ^ 0x9e37_79b9_7f4a_7c15);
-    ((hi as u128) << 64) | lo as u128
 }
 
 // ---------------------------------------------------------------- masking tokenizer

@@ -55,7 +55,9 @@ use serde::{Deserialize, Serialize};
 use eval::{Ctx, Val};
 use expr::{Expr, Selector};
 use samples::{SampleColumns, StrColumn, HOST_LABEL, NAME_LABEL};
-use series::{row_label_set, FxMap, Inserted, LabelSet, SeriesTable};
+use series::{row_label_set, Inserted, LabelSet, SeriesTable};
+
+use crate::hash::FxMap;
 
 /// One metric rule as written in a rule file.
 #[derive(Clone, Debug)]
