@@ -48,7 +48,7 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Longest token the parser looks at; longer ones are never header fields.
-pub(super) const MAX_TOKEN: usize = 1024;
+const MAX_TOKEN: usize = 1024;
 
 /// End of the token (run of non-blank bytes) starting at `i`.
 #[inline]

@@ -29,11 +29,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-pub(super) fn is_leap(y: i64) -> bool {
+fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-pub(super) fn days_in_month(y: i64, m: u8) -> u8 {
+fn days_in_month(y: i64, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -43,7 +43,7 @@ pub(super) fn days_in_month(y: i64, m: u8) -> u8 {
     }
 }
 
-pub(super) const DAY_US: i64 = 86_400_000_000;
+const DAY_US: i64 = 86_400_000_000;
 
 /// A broken-down local date-time as read from the line.
 #[derive(Debug, Clone, Copy, Default)]

@@ -10,7 +10,7 @@ use super::{Format, Header, Span};
 use memchr::{memchr, memchr2, memrchr};
 
 /// Index of the `]` matching the `[` at `i`, looking at most `limit` bytes ahead.
-pub(super) fn match_bracket(b: &[u8], i: usize, limit: usize) -> Option<usize> {
+fn match_bracket(b: &[u8], i: usize, limit: usize) -> Option<usize> {
     let lim = b.len().min(i + limit);
     let mut depth = 0usize;
     let mut j = i;
@@ -34,7 +34,7 @@ pub(super) fn match_bracket(b: &[u8], i: usize, limit: usize) -> Option<usize> {
 }
 
 /// log4j `[thread:Class@line]` → the span of `Class`.
-pub(super) fn log4j_class(b: &[u8], a: usize, e: usize) -> Option<Span> {
+fn log4j_class(b: &[u8], a: usize, e: usize) -> Option<Span> {
     let inner = sl(b, a, e);
     let at_pos = memrchr(b'@', inner)?;
     if !all_digits(&inner[at_pos + 1..]) {
@@ -47,14 +47,14 @@ pub(super) fn log4j_class(b: &[u8], a: usize, e: usize) -> Option<Span> {
     Some(sp(a + start, a + at_pos))
 }
 
-pub(super) fn is_ident(t: &[u8]) -> bool {
+fn is_ident(t: &[u8]) -> bool {
     !t.is_empty()
         && t.iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'$' | b'-' | b'/'))
 }
 
 /// Skips blanks and field separators (`,` `;` `|`, a lone `-` or `:`).
-pub(super) fn skip_seps(b: &[u8], mut i: usize) -> usize {
+fn skip_seps(b: &[u8], mut i: usize) -> usize {
     loop {
         i = skip_sp(b, i);
         match at(b, i) {
@@ -66,7 +66,7 @@ pub(super) fn skip_seps(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `Program - msg` / `Program *64 - msg`: end of the program name.
-pub(super) fn dash_app(b: &[u8], i: usize) -> Option<usize> {
+fn dash_app(b: &[u8], i: usize) -> Option<usize> {
     let lim = b.len().min(i + 96);
     let first_end = tok_end(b, i);
     let mut spaces = 0;

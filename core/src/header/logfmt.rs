@@ -14,7 +14,7 @@ use super::{Format, Header};
 /// ends the walk, unless `skip_words` (a message mixing prose and pairs: the word is passed
 /// over whole, so `"… level=x"` inside a quoted prose word is not a pair). Returns the pairs
 /// seen and whether the walk read everything up to `lim`. Never reads at or past `lim`.
-pub(super) fn logfmt_pairs(
+fn logfmt_pairs(
     b: &[u8],
     s: usize,
     lim: usize,

@@ -5,7 +5,7 @@
 use super::bytes::{at, digit_run, frac_us, is_digit, num, sl, tok_end, two_digits};
 use super::calendar::Civil;
 
-pub(super) fn month3(b: &[u8], i: usize) -> Option<u8> {
+fn month3(b: &[u8], i: usize) -> Option<u8> {
     let w = sl(b, i, i + 3);
     if w.len() != 3 || at(b, i + 3).is_ascii_alphabetic() {
         return None;
@@ -28,7 +28,7 @@ pub(super) fn month3(b: &[u8], i: usize) -> Option<u8> {
     None
 }
 
-pub(super) fn weekday3(b: &[u8], i: usize) -> bool {
+fn weekday3(b: &[u8], i: usize) -> bool {
     let w = sl(b, i, i + 3);
     if w.len() != 3 || at(b, i + 3) != b' ' {
         return false;
@@ -80,7 +80,7 @@ pub(super) fn parse_time(b: &[u8], i: usize, c: &mut Civil) -> Option<usize> {
 }
 
 /// `[+-]hh[[:]mm]` at `i` → (seconds east, end); `full` demands the minutes.
-pub(super) fn parse_offset(b: &[u8], i: usize, full: bool) -> Option<(i32, usize)> {
+fn parse_offset(b: &[u8], i: usize, full: bool) -> Option<(i32, usize)> {
     let sign: i32 = match at(b, i) {
         b'+' => 1,
         b'-' => -1,
@@ -108,7 +108,7 @@ pub(super) fn parse_offset(b: &[u8], i: usize, full: bool) -> Option<(i32, usize
 
 /// Optional zone right after a time: `Z`, `+hh:mm`, `+hhmm`, `+hh`, or after one
 /// space `+hhmm`, `+hh:mm`, `UTC`, `GMT`.
-pub(super) fn parse_zone(b: &[u8], i: usize, c: &mut Civil) -> usize {
+fn parse_zone(b: &[u8], i: usize, c: &mut Civil) -> usize {
     match at(b, i) {
         b'Z' | b'z' if !at(b, i + 1).is_ascii_alphanumeric() => {
             c.offset = Some(0);
@@ -148,7 +148,7 @@ pub(super) struct Dt {
     pub(super) rfc3339: bool,
 }
 
-pub(super) fn pivot_yy(yy: u32) -> i32 {
+fn pivot_yy(yy: u32) -> i32 {
     if yy < 69 {
         2000 + yy as i32
     } else {
@@ -306,7 +306,7 @@ pub(super) fn parse_numeric_dt(b: &[u8], i: usize) -> Option<Dt> {
 }
 
 /// `Mmm dd hh:mm:ss` (day space-padded or not).
-pub(super) fn parse_bsd_core(b: &[u8], i: usize) -> Option<(Civil, usize)> {
+fn parse_bsd_core(b: &[u8], i: usize) -> Option<(Civil, usize)> {
     let mo = month3(b, i)?;
     let mut j = i + 3;
     if at(b, j) != b' ' {
