@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use super::engine::{PREFETCH_BUFFER, PREFETCH_SERIES};
 use super::expr::{AggOp, BinOp, Expr, Func, Grouping, Matching, Selector};
 use super::samples::NAME_LABEL;
 use super::series::{get_label, labels_hash, pair_hash, Buffer, LabelSet, SeriesTable};
-use super::{PREFETCH_BUFFER, PREFETCH_SERIES};
 use crate::hash::{mix, FxBuild, FxMap};
 
 /// An element's labels: an interned series (with or without its name), or a new set

@@ -4,6 +4,7 @@
 use super::samples::SampleBuilder;
 use super::*;
 use crate::hash::mix;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 
 const MIN: i64 = 60_000;
 
