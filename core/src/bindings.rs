@@ -12,13 +12,13 @@ use pyo3_arrow::PyRecordBatch;
 
 use crate::arrow_io;
 use crate::header::ParseOptions;
-use crate::patterns::{self, RuleSpec};
+use crate::matcher::{self, RuleSpec};
 use crate::templates::{MinerSettings, TemplateMiner};
 
 /// A compiled log-rule set.
 #[pyclass(module = "opsengine._core", name = "RuleMatcher", frozen)]
 struct RuleMatcher {
-    inner: Arc<patterns::RuleSet>,
+    inner: Arc<matcher::RuleSet>,
 }
 
 fn lines_to_chunks(lines: AnyArray) -> PyResult<Vec<arrow_array::ArrayRef>> {
@@ -48,7 +48,7 @@ impl RuleMatcher {
             })
             .collect();
         let compiled = py
-            .detach(|| patterns::RuleSet::compile(&specs))
+            .detach(|| matcher::RuleSet::compile(&specs))
             .map_err(|e| {
                 let err = PyValueError::new_err(e.to_string());
                 if let Some(i) = e.rule_index {
@@ -231,8 +231,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RuleMatcher>()?;
     m.add_class::<PyTemplateMiner>()?;
     m.add_function(wrap_pyfunction!(parse_headers, m)?)?;
-    m.add("MAX_RULES", patterns::MAX_RULES)?;
-    m.add("MIN_LITERAL_LEN", patterns::MIN_LITERAL_LEN)?;
+    m.add("MAX_RULES", matcher::MAX_RULES)?;
+    m.add("MIN_LITERAL_LEN", matcher::MIN_LITERAL_LEN)?;
     crate::bindings_metrics::register(m)?;
     crate::bindings_thresholds::register(m)?;
     Ok(())

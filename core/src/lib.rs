@@ -5,9 +5,8 @@
 pub mod arrow_io;
 pub mod hash;
 pub mod header;
+pub mod matcher;
 pub mod metrics;
-pub mod patterns;
-pub mod prefilter;
 pub mod prom_text;
 pub mod series_id;
 pub mod templates;
