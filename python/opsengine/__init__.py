@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
 
         return Engine
     if name == "TemplateMiner":
-        from opsengine.templates import TemplateMiner
+        from opsengine.template_miner import TemplateMiner
 
         return TemplateMiner
     raise AttributeError(f"module 'opsengine' has no attribute {name!r}")

@@ -39,6 +39,9 @@ class RetentionSettings:
 class StoreSettings:
     # DuckDB's buffer pool; beyond it DuckDB spills to disk. Bounds the engine's memory.
     memory_limit: str = "512MB"
+    # History segments (logs, events) live under <data_dir>/history; "" = beside the
+    # database file (ops.duckdb → ops.data).
+    data_dir: str = ""
 
 
 @dataclass
@@ -154,6 +157,46 @@ class IncidentSettings:
 
 
 @dataclass
+class ConfigMgmtSettings:
+    """Tracked configuration (config_mgmt/): ``[[config.item]]`` tables with name, paths
+    (or path), env, and optional vary (keys expected to differ across envs), host, severity."""
+
+    item: list[dict] = field(default_factory=list)
+    enabled: bool = True  # snapshot the items every interval_s in `opsengine run`
+    interval_s: int = 60
+    max_file_bytes: int = 10 << 20  # larger files are recorded as refused, not read
+
+
+@dataclass
+class InventorySettings:
+    """Software and hardware inventory (config_mgmt/inventory.py) and version policies."""
+
+    enabled: bool = True  # collect every interval_s in `opsengine run`
+    interval_s: int = 3600
+    dpkg_status: str = "/var/lib/dpkg/status"
+    python_paths: list[str] = field(default_factory=list)  # site-packages dirs; empty = sys.path
+    policies: list[str] = field(default_factory=list)  # e.g. "openssl >= 3.0.13"
+    policy_severity: str = "high"  # of version_policy_violation alerts
+
+
+class TicketSettings:
+    """The service desk (tickets/, kb/): SLA alerts and the e-mail intake."""
+
+    default_queue: str = "support"  # tickets that name no queue
+    default_sla_policy: str = ""  # for queues that name no policy ("" = no SLA)
+    sla_warning_percent: int = 75  # of a target's business time: the warning alert
+    sla_tick_s: int = 30  # `opsengine run` checks the clocks this often
+    close_solved_after_days: int = 7  # solved tickets close by themselves after this (0 = never)
+    smtp_listen: str = ""  # host:port of the mail intake, e.g. 127.0.0.1:2525 ("" = off)
+    smtp_max_bytes: int = 10 << 20  # larger messages are refused (552)
+    # The public reply a ticket gets when its linked incident resolves.
+    incident_reply: str = (
+        "The incident behind your request (#{incident}: {title}) has been resolved. "
+        "We are marking this ticket solved; reply to reopen it if the problem persists."
+    )
+
+
+@dataclass
 class Settings:
     db: str = "opsengine.duckdb"
     rules: list[str] = field(default_factory=list)  # empty = the default pack
@@ -169,6 +212,9 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
     metric_rules: MetricRuleSettings = field(default_factory=MetricRuleSettings)
+    config: ConfigMgmtSettings = field(default_factory=ConfigMgmtSettings)
+    inventory: InventorySettings = field(default_factory=InventorySettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:

@@ -4,36 +4,83 @@ Usable as a context manager::
 
     with Engine("ops.duckdb") as engine:
         engine.ingest_logs("/var/log/auth.log")
+        engine.incidents.list(state="open")
+        engine.named_query("mttr", **{"from": "-30d"})  # a pyarrow.Table
         engine.query("SELECT rule, count(*) FROM events GROUP BY ALL")
+
+The CLI, the API and the dashboard all go through this object: each domain's service is a
+typed attribute (``engine.incidents``, ``engine.problems``, ``engine.notify``, …).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
 from opsengine.config import Settings, load_settings
-from opsengine.incidents.wiring import attach_incident_domains
+from opsengine.config_mgmt.wiring import attach_config_domain
+from opsengine.incidents.service import IncidentService
+from opsengine.incidents.wiring import incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
 from opsengine.ingest.log_templates import LogTemplates
+from opsengine.ingest.search import EventSearch, LogSearch
 from opsengine.metrics.pipeline import MetricPipeline
+from opsengine.metrics.search import MetricSearch
+from opsengine.notify.service import NotificationService
+from opsengine.problems.service import ProblemService
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
+from opsengine.store.named_queries import run_query
+from opsengine.tickets.wiring import attach_service_desk
+
+if TYPE_CHECKING:
+    from opsengine.config_mgmt.inventory_service import InventoryService
+    from opsengine.config_mgmt.service import ConfigService
+    from opsengine.kb.service import KnowledgeBase
+    from opsengine.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    """opsengine embedded in a Python process."""
+    """opsengine embedded in a Python process: one store, the rules, and every domain's
+    service as an attribute."""
+
+    settings: Settings
+    store: Store
+    rules: RuleSet
+    #: Log lines in: files, streams, Arrow arrays (the threshold poll is ``ingest_logs``'s).
+    logs: LogIngestor
+    #: Alert changes from every producer; incidents subscribe.
+    alerts: AlertLog
+    incidents: IncidentService
+    problems: ProblemService
+    notify: NotificationService
+    #: Tracked configuration and drift; the inventory and its policies.
+    config: ConfigService
+    inventory: InventoryService
+    #: The service desk: tickets with SLAs, and the knowledge base.
+    tickets: TicketService
+    kb: KnowledgeBase
+    #: Samples → metrics table → metric rules (event time) → alerts.
+    metrics: MetricPipeline
+    #: Events of ``threshold:`` log rules → windows in the core → alerts.
+    log_thresholds: LogThresholdAlerts
+    log_search: LogSearch
+    event_search: EventSearch
+    metric_search: MetricSearch
+    #: While this process holds the file, ``opsengine sql``/``query`` read through it.
+    channel: AdminChannel | None
 
     def __init__(
         self,
@@ -45,7 +92,9 @@ class Engine:
     ) -> None:
         self.settings = config if isinstance(config, Settings) else load_settings(config)
         self.store = Store(
-            db_path or self.settings.db, memory_limit=self.settings.store.memory_limit
+            db_path or self.settings.db,
+            memory_limit=self.settings.store.memory_limit,
+            data_dir=self.settings.store.data_dir or None,
         )
         if rules is None:
             rules = (
@@ -60,12 +109,22 @@ class Engine:
                 {"warmup_lines": self.settings.templates.warmup_lines},
             )
         self.logs = LogIngestor(
-            self.store, rules, threads=self.settings.ingest.threads, templates=templates
+            self.store,
+            rules,
+            threads=self.settings.ingest.threads,
+            templates=templates,
+            block_bytes=self.settings.ingest.batch_bytes,
         )
         # Every producer of alerts publishes here; incidents and notifications subscribe.
         self.alerts = AlertLog(self.store)
-        # engine.incidents, engine.problems, engine.notify; subscribed to engine.alerts.
-        attach_incident_domains(self)
+        # Incidents, problems and notifications, subscribed to self.alerts.
+        self.incidents, self.problems, self.notify = incident_domains(
+            self.store, self.alerts, self.settings.incidents
+        )
+        # engine.config (tracked configuration, drift) and engine.inventory; alerts → above.
+        attach_config_domain(self)
+        # engine.tickets and engine.kb; solves tickets whose incident resolves.
+        attach_service_desk(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules
@@ -73,6 +132,10 @@ class Engine:
         # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.log_thresholds.poll()  # events stored before a restart and not read yet
+        # Read services for people and the API: they hold the SQL of the searches.
+        self.log_search = LogSearch(self.store)
+        self.event_search = EventSearch(self.store)
+        self.metric_search = MetricSearch(self.store)
         # While this process holds the file, `opsengine sql`/`query` read through this socket.
         self.channel = AdminChannel(self.store).start() if admin_channel else None
 
@@ -101,10 +164,20 @@ class Engine:
         *,
         source: str | None = None,
         host: str | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
-        """Ingest a log file (plain or gzip; path) or lines (Arrow array, polars Series, list of str)."""
+        """Ingest a log file (plain or gzip; path), a binary stream (e.g. ``sys.stdin.buffer``;
+        ``source`` names it, default ``stdin``) or lines (Arrow array, polars Series, list of
+        str), then let the threshold rules read the events it stored. ``progress`` is called
+        as a file or stream is read."""
         if isinstance(data, str | Path):
-            result = self.logs.ingest_file(data, source=source, host=host)
+            result = self.logs.ingest_file(data, source=source, host=host, progress=progress)
+            self.log_thresholds.poll()
+            return result
+        if hasattr(data, "read"):
+            result = self.logs.ingest_stream(
+                data, source=source or "stdin", host=host, progress=progress
+            )
             self.log_thresholds.poll()
             return result
         lines = as_lines(data)
@@ -162,4 +235,11 @@ class Engine:
         )
 
     def query(self, sql: str, params: list | dict | None = None) -> pa.Table:
+        """Run SQL on the store (``?`` or ``$name`` parameters bound); a ``pyarrow.Table``,
+        which polars (``pl.from_arrow``) and DuckDB read without copying."""
         return self.store.query(sql, params)
+
+    def named_query(self, name: str, **params: Any) -> pa.Table:
+        """Run a named query (``opsengine query --list``: ``mttr``, ``top_rules``, …) with its
+        parameters (strings such as ``-7d`` are converted by type); a ``pyarrow.Table``."""
+        return run_query(self.store, name, params)

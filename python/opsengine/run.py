@@ -41,7 +41,7 @@ class RunError(RuntimeError):
 
 def ensure_first_admin(services: Any) -> str | None:
     """Make an admin key when the store has none; returns its token (the only copy)."""
-    from opsengine.api.audit import AuditEntry
+    from opsengine.access.audit import AuditEntry
 
     if services.keys.count():
         return None
@@ -169,8 +169,18 @@ def _serve_until_signalled(serve: Callable[[], Awaitable[None]], stop: Callable[
     asyncio.run(main())
 
 
-def run(settings: Settings, *, out: TextIO = sys.stdout) -> None:
-    """Run until SIGINT/SIGTERM. Raises RunError (and the engine's errors) when it cannot start."""
+def run(
+    settings: Settings,
+    *,
+    out: TextIO = sys.stdout,
+    companion: Callable[[Any, int], Any] | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM. Raises RunError (and the engine's errors) when it cannot start.
+
+    ``companion(services, port)``, when given, is called once the server listens (after the
+    banner) and returns something with ``stop()``, called as soon as the server has stopped:
+    ``opsengine demo`` starts its simulated fleet this way.
+    """
     from opsengine.api import create_app
     from opsengine.api.context import build_services
     from opsengine.engine import Engine
@@ -189,6 +199,7 @@ def run(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         raise
     running = None
     services = None
+    companions: list[Any] = []
     try:
         services = build_services(engine, settings)
         if settings.incidents.memory_index:
@@ -204,18 +215,22 @@ def run(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         if running is not None:
             services.health_checks["sources"] = _sources_health(running)
         app = create_app(engine, settings, services=services)
+
         # Printed once the server accepts connections, so whoever reads it can connect at once.
-        _announce_when_listening(
-            api.host,
-            port,
-            lambda: _banner(out, settings, engine, port, running, token, sources_problem),
-        )
+        def announce() -> None:
+            _banner(out, settings, engine, port, running, token, sources_problem)
+            if companion is not None:
+                companions.append(companion(services, port))
+
+        _announce_when_listening(api.host, port, announce)
         if api.server == "uvicorn":
             serve_uvicorn(app, sock)
         else:
             serve_granian(app, api.host, port)
         print("opsengine: stopping: finishing accepted work…", file=out, flush=True)
     finally:
+        for c in companions:
+            c.stop()
         sock.close()
         if running is not None:
             running.stop()
@@ -242,6 +257,7 @@ def _banner(
     lines = [
         "opsengine running",
         f"  store:    {Path(engine.store.path).resolve()}",
+        f"  dashboard: {url}/",
         f"  api:      {url}/api/v1  (OpenAPI {url}/schema/openapi.json)",
         f"  health:   {url}/health   metrics: {url}/metrics",
         f"  server:   {api.server}, one worker in this process",

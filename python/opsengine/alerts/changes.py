@@ -16,7 +16,7 @@ from datetime import datetime
 import pyarrow as pa
 
 ALERT_STATES = ("pending", "firing", "resolved")
-SOURCES = ("metric", "log", "probe", "alertmanager", "api")
+SOURCES = ("metric", "log", "probe", "alertmanager", "api", "config", "sla")
 
 _TS = pa.timestamp("us", tz="UTC")
 _MAP = pa.map_(pa.string(), pa.string())
@@ -37,7 +37,7 @@ ALERT_CHANGES = pa.schema(
         pa.field("severity", pa.string()),
         # category: availability | performance | error | security | config
         pa.field("category", pa.string()),
-        # source: metric | log | probe | alertmanager | api
+        # source: metric | log | probe | alertmanager | api | config | sla
         pa.field("source", pa.string(), nullable=False),
     ]
 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
 from opsengine.alerts.changes import ALERT_CHANGES
 from opsengine.store import Store
+from opsengine.store.reads import Where, query_rows
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,40 @@ class AlertLog:
             sql += " WHERE state = ?"
             params.append(state)
         return self.store.query(sql + " ORDER BY updated_at", params)
+
+    def search(
+        self,
+        *,
+        state: str | None = None,
+        rule: str | None = None,
+        severity: str | None = None,
+        source: str | None = None,
+        after: tuple[datetime, str, datetime] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alert instances, most recently changed first (then fingerprint, active_since),
+        after the position ``after`` = (updated_at, fingerprint, active_since)."""
+        where = Where()
+        where.equal(state=state, rule=rule, severity=severity, source=source)
+        if after is not None:
+            where.add(
+                "(updated_at < ? OR (updated_at = ? AND (fingerprint > ? "
+                "OR (fingerprint = ? AND active_since > ?))))",
+                after[0], after[0], after[1], after[1], after[2],
+            )  # fmt: skip
+        sql = (
+            f"SELECT * FROM alerts{where.sql()} "
+            "ORDER BY updated_at DESC, fingerprint, active_since LIMIT ?"
+        )
+        return query_rows(self.store, sql, [*where.params, limit])
+
+    def instances(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Every instance of one alert, newest first."""
+        return query_rows(
+            self.store,
+            "SELECT * FROM alerts WHERE fingerprint = ? ORDER BY active_since DESC",
+            [fingerprint],
+        )
 
 
 def _conform(changes: pa.Table | pa.RecordBatch) -> pa.Table:

@@ -1,8 +1,8 @@
 """The HTTP API: a Litestar application over the embedded engine.
 
 ``create_app(engine, settings)`` builds it; ``opsengine run`` serves it. How to add a
-domain's controller: CONVENTIONS.md beside this file. Imported lazily, so that the key
-and audit services (``opsengine keys``) do not load the web framework.
+domain's controller: CONVENTIONS.md beside this file. Imported lazily, so that importing one of
+its modules does not build the application. Keys and audit are ``opsengine.access``.
 """
 
 from __future__ import annotations

@@ -25,10 +25,12 @@ from opsengine.api.auth import AuthMiddleware
 from opsengine.api.context import ApiServices, build_services
 from opsengine.api.controllers import (
     alerts,
+    config,
     events,
     health,
     incidents,
     ingest,
+    kb,
     keys,
     logs,
     metric_search,
@@ -39,10 +41,12 @@ from opsengine.api.controllers import (
     queries,
     rules,
     sql,
+    tickets,
 )
 from opsengine.api.errors import exception_handlers, problem_responses
 from opsengine.api.telemetry import RequestTimingMiddleware
 from opsengine.config import Settings
+from opsengine.web import Dashboard
 
 if TYPE_CHECKING:
     from opsengine.engine import Engine
@@ -73,6 +77,13 @@ CONTROLLERS: list[type] = [
     notify.NotificationController,
     problems.ProblemController,
     problems.KnownErrorController,
+    config.ConfigController,
+    config.InventoryController,
+    tickets.TicketController,
+    tickets.CalendarController,
+    tickets.SlaPolicyController,
+    tickets.CsatController,
+    kb.KnowledgeBaseController,
 ]
 
 
@@ -89,8 +100,9 @@ def create_app(
     """The API over ``engine``; ``settings`` default to the engine's own."""
     services = services or build_services(engine, settings)
     api = services.api
+    dashboard = Dashboard()  # the web pages (opsengine/web), served by this same app
     app = Litestar(
-        route_handlers=CONTROLLERS,
+        route_handlers=[*CONTROLLERS, dashboard.router()],
         dependencies={
             "engine": Provide(lambda: services.engine, sync_to_thread=False),
             "services": Provide(lambda: services, sync_to_thread=False),
@@ -118,7 +130,7 @@ def create_app(
             ),
             security=[{"BearerToken": []}],
         ),
-        state=State({"services": services}),
+        state=State({"services": services, **dashboard.state()}),
         on_shutdown=[services.close],
         debug=False,
     )

@@ -21,9 +21,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Scopes, Send
 
-from opsengine.api.audit import AuditEntry, AuditTrail, outcome_for
+from opsengine.access.audit import AuditEntry, AuditTrail, outcome_for
+from opsengine.access.keys import ROLES, KeyStore, token_key_id
 from opsengine.api.errors import ApiError
-from opsengine.api.keys import ROLES, KeyStore, token_key_id
 from opsengine.api.ratelimit import RateLimiter
 from opsengine.api.telemetry import ApiMetrics, StatusCapture
 

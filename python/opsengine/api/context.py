@@ -16,8 +16,8 @@ from typing import Any, TypeAlias
 
 from litestar.di import NamedDependency
 
-from opsengine.api.audit import AuditTrail
-from opsengine.api.keys import KeyStore
+from opsengine.access.audit import AuditTrail
+from opsengine.access.keys import KeyStore
 from opsengine.api.ratelimit import RateLimiter
 from opsengine.api.telemetry import ApiMetrics
 from opsengine.api.workqueue import WorkQueue

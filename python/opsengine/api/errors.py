@@ -23,12 +23,12 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from opsengine.api.readonly import SqlFailed
+from opsengine.api.user_sql import SqlFailed
 from opsengine.ingest import IngestError
 from opsengine.rules import RuleError
 from opsengine.store import StoreError
-from opsengine.store.queries import QueryError, QueryRunError
-from opsengine.store.read_only_sql import WriteRefusedError
+from opsengine.store.named_queries import QueryError, QueryRunError
+from opsengine.store.sql_gate import WriteRefusedError
 
 log = logging.getLogger("opsengine.api")
 

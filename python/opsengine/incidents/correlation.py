@@ -40,7 +40,7 @@ from opsengine.incidents.model import (
     impact_urgency,
     priority,
 )
-from opsengine.incidents.rows import fetch_dicts
+from opsengine.store.rows import fetch_dicts
 
 if TYPE_CHECKING:
     from opsengine.incidents.service import IncidentService
@@ -151,13 +151,7 @@ class AlertCorrelator:
         return True
 
     def _touch(self, inc: dict[str, Any], a: dict[str, Any], *, new_alert: bool) -> None:
-        self.svc.update_incident(
-            self.cur,
-            inc["id"],
-            "last_seen_at = greatest(last_seen_at, ?), alert_count = alert_count + ?, "
-            "updated_at = greatest(updated_at, ?)",
-            [a["ts"], 1 if new_alert else 0, a["ts"]],
-        )
+        self.svc.touch(self.cur, inc["id"], a["ts"], 1 if new_alert else 0)
 
     def _repeat(self, inc: dict[str, Any], a: dict[str, Any]) -> None:
         new_alert = self._member(inc["id"], a)
@@ -178,9 +172,7 @@ class AlertCorrelator:
         flapping = flaps >= self.svc.settings.flap_threshold
         self._member(inc["id"], a)
         self._touch(inc, a, new_alert=True)
-        self.svc.update_incident(
-            self.cur, inc["id"], "flap_count = ?, flapping = ?", [flaps, flapping]
-        )
+        self.svc.update_incident(self.cur, inc["id"], flap_count=flaps, flapping=flapping)
         self.svc.set_state(
             self.cur,
             inc,
@@ -205,10 +197,7 @@ class AlertCorrelator:
         new_priority = priority(impact, urgency)
         if new_priority < inc["priority"]:  # "P1" < "P2": more urgent
             self.svc.update_incident(
-                self.cur,
-                inc["id"],
-                "impact = ?, urgency = ?, priority = ?",
-                [impact, urgency, new_priority],
+                self.cur, inc["id"], impact=impact, urgency=urgency, priority=new_priority
             )
             detail["priority"] = {"from": inc["priority"], "to": new_priority}
         if new_alert:

@@ -9,7 +9,7 @@ kept in step with every committed write is exact. :class:`IncidentIndex` is that
 
 * rows as frozen msgspec structs of the table's columns (as small as tuples, encoded to
   JSON as objects without a dict per row), with the values
-  :func:`~opsengine.incidents.rows.fetch_dicts` returns (UTC datetimes, MAPs as dicts);
+  :func:`~opsengine.store.rows.fetch_dicts` returns (UTC datetimes, MAPs as dicts);
 * the list order as one sorted list of int keys ``detected_at (µs) * 2**64 + id`` —
   ``detected_at DESC, id DESC`` is the reverse of the key order, and the keyset cursor is
   a key bound;
@@ -24,7 +24,7 @@ transaction changed — one choke point instead of a copy of each UPDATE's logic
 re-read fails the index gives itself up (lists read the store) rather than serve stale rows.
 
 Cost, measured on 100,000 incidents: about 1.2 KB of memory and 15-20 µs of loading per
-incident; a page of 50 in 0.1-0.3 ms (``benches/api_incidents.py``).
+incident; a page of 50 in 0.1-0.3 ms (``python/opsengine/bench/api_incidents.py``).
 """
 
 from __future__ import annotations

@@ -2,22 +2,26 @@
 
 Generated for any incident from the store: the timeline, the time to detect, acknowledge
 and resolve, the alerts behind it, the host's metrics and log events in a window around
-it, and what changed before it — log templates first seen shortly before detection, and
-rows of change tables (config changes, deploy markers) when another domain has made them.
+it, and what changed before it — log templates first seen shortly before detection, the
+changes other domains report through ``incidents.change_feeds`` (configuration changes in
+the ``changes_before`` hours before detection, default 24h), and rows of change tables
+(deploy markers) when another domain has made them.
 Sections whose tables do not exist yet are left out, never faked.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsengine.durations import format_duration, parse_duration
-from opsengine.incidents.rows import fetch_dicts
-from opsengine.incidents.service import IncidentService
+from opsengine.store.rows import fetch_dicts
+
+if TYPE_CHECKING:
+    from opsengine.incidents.service import IncidentService
 
 # Tables other domains may keep whose rows mark a change; read only when present.
-CHANGE_TABLES = ("config_changes", "config_drift", "deploy_markers", "deployments")
+CHANGE_TABLES = ("deploy_markers", "deployments")
 MAX_ROWS = 50
 SAMPLE_ROWS = 20  # log lines quoted in a review
 
@@ -27,7 +31,11 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 
 
 def post_incident_review(
-    incidents: IncidentService, incident_id: int, *, margin: str = "30m"
+    incidents: IncidentService,
+    incident_id: int,
+    *,
+    margin: str = "30m",
+    changes_before: str = "24h",
 ) -> dict[str, Any]:
     """The review of one incident as a dict (see :func:`render_markdown`)."""
     inc = incidents.get(incident_id)
@@ -82,6 +90,9 @@ def post_incident_review(
                 [start, inc["detected_at"]],
             )
         changes = {}
+        since = inc["detected_at"] - timedelta(seconds=parse_duration(changes_before))
+        for name, feed in incidents.change_feeds.items():
+            changes[name] = feed(since, inc["detected_at"])[-MAX_ROWS:]
         for table in CHANGE_TABLES:
             column = _time_column(cur, table) if table in tables else None
             if column:
@@ -105,6 +116,16 @@ def _time_column(cur: Any, table: str) -> str | None:
         [table],
     ).fetchone()
     return row[0] if row else None
+
+
+def _change_line(r: dict[str, Any]) -> str:
+    if "item" in r and "env" in r:  # a configuration change
+        keys = ", ".join(k["key"] for k in r.get("key_changes") or []) or "file content"
+        return (
+            f"- {r['ts']:%Y-%m-%d %H:%M:%S}Z config {r['item']} ({r['env']}) "
+            f"v{r['from_version']} → v{r['to_version']} by {r['actor']}: {keys}"
+        )
+    return f"- {r}"
 
 
 def render_markdown(review: dict[str, Any]) -> str:
@@ -155,5 +176,5 @@ def render_markdown(review: dict[str, Any]) -> str:
         ] or ["- none"]
     for table, rows in review["changes_before"].items():
         out += ["", f"## {table} before detection"]
-        out += [f"- {r}" for r in rows] or ["- none"]
+        out += [_change_line(r) for r in rows] or ["- none"]
     return "\n".join(out) + "\n"

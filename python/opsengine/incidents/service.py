@@ -19,8 +19,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from opsengine.alerts import fingerprint
 from opsengine.config import ConfigError, IncidentSettings
 from opsengine.durations import parse_duration
+from opsengine.incidents.correlation import AlertCorrelator
 from opsengine.incidents.index import IncidentIndex
 from opsengine.incidents.model import (
     CATEGORIES,
@@ -35,9 +37,10 @@ from opsengine.incidents.model import (
     check_transition,
     priority,
 )
-from opsengine.incidents.retention import BATCH, delete_finished, id_mark
-from opsengine.incidents.rows import MAP_PARAM, bounded_text, dumps, fetch_dicts, map_args, utc
+from opsengine.incidents.retention import BATCH, RetentionHook, delete_finished, id_mark
+from opsengine.incidents.review import post_incident_review
 from opsengine.store import Store
+from opsengine.store.rows import MAP_PARAM, bounded_text, dumps, fetch_dicts, map_args, utc
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ MAX_NOTE = 10_000
 MAX_NAME = 128
 MAX_TITLE = 500
 MAX_LIST = 1_000
+
+#: Incident columns :meth:`IncidentService.update_incident` sets to plain values.
+UPDATABLE = frozenset(
+    {"assignee", "updated_at", "impact", "urgency", "priority", "suppressed_by",
+     "known_error_id", "flap_count", "flapping"}
+)  # fmt: skip
 
 
 def _setting_duration(settings: IncidentSettings, key: str) -> float:
@@ -65,6 +74,10 @@ class IncidentService:
         self.group_window = _setting_duration(self.settings, "group_window")
         self.flap_window = _setting_duration(self.settings, "flap_window")
         self._listeners: list[tuple[str, IncidentListener]] = []
+        # Domains that keep rows about incidents (notify, problems): see add_retention_hook.
+        self._retention_hooks: dict[str, RetentionHook] = {}
+        # Other domains' changes for the post-incident review: name → fn(start, end) → rows.
+        self.change_feeds: dict[str, Callable[[datetime, datetime], list[dict[str, Any]]]] = {}
         self.listener_errors: dict[str, int] = {}
         # Ids are counted here rather than in engine_state: this process is the only writer
         # of the file, and a statement per id was most of an incident's cost. A rolled-back
@@ -111,10 +124,37 @@ class IncidentService:
                 self.index.reload(changed)
 
     def update_incident(
+        self, cur: duckdb.DuckDBPyConnection, incident_id: int, **fields: Any
+    ) -> None:
+        """Set columns of one incident row to values, in the caller's transaction:
+        ``update_incident(cur, 7, flap_count=2, flapping=True)``. Only the columns in
+        :data:`UPDATABLE` can be set this way (state moves go through :meth:`set_state`)."""
+        unknown = sorted(set(fields) - UPDATABLE)
+        if unknown or not fields:
+            raise ValueError(f"incident columns that cannot be set: {unknown or 'none given'}")
+        # Column names are checked against UPDATABLE above, never input.
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        self._write_row(cur, incident_id, assignments, list(fields.values()))
+
+    def touch(
+        self, cur: duckdb.DuckDBPyConnection, incident_id: int, seen_at: datetime, new_alerts: int
+    ) -> None:
+        """An alert of this incident was seen again: ``last_seen_at`` and ``updated_at`` move
+        forward to ``seen_at`` (never back: alerts arrive out of order), ``alert_count``
+        grows by ``new_alerts``."""
+        self._write_row(
+            cur,
+            incident_id,
+            "last_seen_at = greatest(last_seen_at, ?), alert_count = alert_count + ?, "
+            "updated_at = greatest(updated_at, ?)",
+            [seen_at, new_alerts, seen_at],
+        )
+
+    def _write_row(
         self, cur: duckdb.DuckDBPyConnection, incident_id: int, assignments: str, params: Sequence
     ) -> None:
         """``UPDATE incidents SET <assignments> WHERE id = ?``: every change of an incident
-        row goes through here so the index hears of it (``assignments`` is this package's
+        row goes through here so the index hears of it (``assignments`` is this module's
         SQL; values are bound)."""
         self._mark_changed(incident_id)
         cur.execute(f"UPDATE incidents SET {assignments} WHERE id = ?", [*params, incident_id])
@@ -145,6 +185,11 @@ class IncidentService:
         """Call ``fn(changes)`` after each committed batch of incident changes, in order."""
         self._listeners.append((name, fn))
 
+    def add_retention_hook(self, name: str, hook: RetentionHook) -> None:
+        """A domain that keeps rows about incidents registers here once: :meth:`prune` spares
+        the incidents it holds and lets it delete its rows about those that go."""
+        self._retention_hooks[name] = hook
+
     def emit(self, changes: list[IncidentChange]) -> None:
         if not changes:
             return
@@ -158,8 +203,6 @@ class IncidentService:
     # -- alerts in ---------------------------------------------------------
     def on_alert_changes(self, table: pa.Table) -> list[IncidentChange]:
         """The ``engine.alerts`` subscriber: apply ALERT_CHANGES rows in event-time order."""
-        from opsengine.incidents.correlation import AlertCorrelator
-
         with self.transaction() as cur:
             changes = AlertCorrelator(self, cur).apply(table)
         self.emit(changes)
@@ -238,8 +281,6 @@ class IncidentService:
         at: datetime | None = None,
     ) -> int:
         """Open an incident by hand (a phone call, a user report); returns its id."""
-        from opsengine.alerts import fingerprint
-
         title = bounded_text(title, "title", MAX_TITLE, error=IncidentError)
         actor = self._actor(actor)
         if category not in INCIDENT_CATEGORIES:
@@ -344,7 +385,7 @@ class IncidentService:
             params.append(now)
         elif wanted == "triggered":
             sets.append("resolved_at = NULL, closed_at = NULL")
-        self.update_incident(cur, inc["id"], ", ".join(sets), params)
+        self._write_row(cur, inc["id"], ", ".join(sets), params)
         info = {"from": inc["state"], "to": wanted, **(detail or {})}
         if note:
             info["note"] = note
@@ -358,7 +399,7 @@ class IncidentService:
         now = utc(at, "at")
         with self.transaction() as cur:
             inc = self.load(cur, incident_id)
-            self.update_incident(cur, incident_id, "assignee = ?, updated_at = ?", [assignee, now])
+            self.update_incident(cur, incident_id, assignee=assignee, updated_at=now)
             self.add_event(
                 cur, incident_id, now, actor, "assigned", {"from": inc["assignee"], "to": assignee}
             )
@@ -374,7 +415,7 @@ class IncidentService:
         with self.transaction() as cur:
             self.load(cur, incident_id)
             self.add_event(cur, incident_id, now, actor, "note", {"text": text})
-            self.update_incident(cur, incident_id, "updated_at = ?", [now])
+            self.update_incident(cur, incident_id, updated_at=now)
         return self.get(incident_id)
 
     def set_priority(
@@ -393,10 +434,7 @@ class IncidentService:
         with self.transaction() as cur:
             inc = self.load(cur, incident_id)
             self.update_incident(
-                cur,
-                incident_id,
-                "impact = ?, urgency = ?, priority = ?, updated_at = ?",
-                [impact, urgency, new, now],
+                cur, incident_id, impact=impact, urgency=urgency, priority=new, updated_at=now
             )
             self.add_event(
                 cur, incident_id, now, actor, "priority", {"from": inc["priority"], "to": new}
@@ -409,7 +447,7 @@ class IncidentService:
             inc = self.load(cur, incident_id)
             if inc["suppressed_by"] == reason:
                 return
-            self.update_incident(cur, incident_id, "suppressed_by = ?", [reason])
+            self.update_incident(cur, incident_id, suppressed_by=reason)
             self.add_event(cur, incident_id, ts, "system", "suppressed", {"by": reason})
 
     def attach_known_error(
@@ -417,7 +455,7 @@ class IncidentService:
     ) -> None:
         with self.transaction() as cur:
             self.load(cur, incident_id)
-            self.update_incident(cur, incident_id, "known_error_id = ?", [known_error_id])
+            self.update_incident(cur, incident_id, known_error_id=known_error_id)
             self.add_event(
                 cur,
                 incident_id,
@@ -445,13 +483,14 @@ class IncidentService:
             self.add_event(own, incident_id, ts, "system", kind, detail)
 
     def prune(self, before: datetime) -> int:
-        """Delete incidents resolved or closed before ``before`` with their timeline,
-        links and notifications (:mod:`opsengine.incidents.retention`); returns how many.
+        """Delete incidents resolved or closed before ``before`` with their timeline and
+        alert links, and (through their retention hooks) what other domains keep about them
+        (:mod:`opsengine.incidents.retention`); returns how many.
         The in-memory index drops them with the commit."""
         total = 0
         while True:
             with self.transaction() as cur:
-                ids = delete_finished(cur, before)
+                ids = delete_finished(cur, before, list(self._retention_hooks.values()))
                 for incident_id in ids:
                     self._mark_changed(incident_id)
             total += len(ids)
@@ -483,6 +522,26 @@ class IncidentService:
             return inc
         finally:
             cur.close()
+
+    def detected_between(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        fingerprint: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+    ) -> list[int]:
+        """Ids (ascending) of the latest ``limit`` incidents of ``fingerprint`` detected in
+        [since, until], read in the caller's transaction ``cur``."""
+        return [
+            r[0]
+            for r in cur.execute(
+                "SELECT id FROM (SELECT id FROM incidents WHERE fingerprint = ? "
+                "AND detected_at >= ? AND detected_at <= ? "
+                "ORDER BY detected_at DESC, id DESC LIMIT ?) ORDER BY id",
+                [fingerprint, since, until, limit],
+            ).fetchall()
+        ]
 
     def timeline(self, incident_id: int) -> list[dict[str, Any]]:
         cur = self.store.cursor()
@@ -583,11 +642,11 @@ class IncidentService:
         finally:
             cur.close()
 
-    def review(self, incident_id: int, *, margin: str = "30m") -> dict[str, Any]:
+    def review(
+        self, incident_id: int, *, margin: str = "30m", changes_before: str = "24h"
+    ) -> dict[str, Any]:
         """The post-incident review (see :mod:`opsengine.incidents.review`)."""
-        from opsengine.incidents.review import post_incident_review
-
-        return post_incident_review(self, incident_id, margin=margin)
+        return post_incident_review(self, incident_id, margin=margin, changes_before=changes_before)
 
     @staticmethod
     def _actor(actor: str) -> str:

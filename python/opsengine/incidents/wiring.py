@@ -1,4 +1,4 @@
-"""Attaches the incident-side domains to an engine and subscribes them to its alerts.
+"""Builds the incident-side domains over a store and subscribes them to its alert log.
 
 Order matters: incidents open first; problems attach known errors and propose problems;
 notifications go out last, so a notice already carries the known-error article.
@@ -6,20 +6,30 @@ notifications go out last, so a notice already carries the known-error article.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
+from opsengine.alerts import AlertLog
+from opsengine.config import IncidentSettings
 from opsengine.incidents.service import IncidentService
 from opsengine.notify.service import NotificationService
 from opsengine.problems.service import ProblemService
+from opsengine.store import Store
 
 
-def attach_incident_domains(engine: Any) -> None:
-    """Set ``engine.incidents``, ``engine.problems`` and ``engine.notify``; subscribe them."""
-    settings = engine.settings.incidents
-    engine.incidents = IncidentService(engine.store, settings)
-    engine.problems = ProblemService(engine.store, engine.incidents, settings)
-    engine.notify = NotificationService(engine.store, engine.incidents, settings)
-    engine.notify.describe_known_error = engine.problems.describe_known_error
-    engine.incidents.listen("problems", engine.problems.on_incident_changes)
-    engine.incidents.listen("notify", engine.notify.on_incident_changes)
-    engine.alerts.subscribe("incidents", engine.incidents.on_alert_changes)
+class IncidentDomains(NamedTuple):
+    incidents: IncidentService
+    problems: ProblemService
+    notify: NotificationService
+
+
+def incident_domains(store: Store, alerts: AlertLog, settings: IncidentSettings) -> IncidentDomains:
+    """The incident, problem and notification services, listening to each other and to
+    ``alerts``: ``engine.incidents``, ``engine.problems`` and ``engine.notify``."""
+    incidents = IncidentService(store, settings)
+    problems = ProblemService(store, incidents, settings)
+    notify = NotificationService(store, incidents, settings)
+    notify.describe_known_error = problems.describe_known_error
+    incidents.listen("problems", problems.on_incident_changes)
+    incidents.listen("notify", notify.on_incident_changes)
+    alerts.subscribe("incidents", incidents.on_alert_changes)
+    return IncidentDomains(incidents, problems, notify)

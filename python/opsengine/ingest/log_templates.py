@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from opsengine.rules import Rule
 from opsengine.store import Store
-from opsengine.templates import TemplateMiner
+from opsengine.template_miner import TemplateMiner
 
 #: Snapshot the miner at least this often (seconds) even when no template was created,
 #: so the template texts it has generalised since survive a restart.
@@ -44,10 +44,10 @@ SELECT minute, template_id, ?, count FROM batch_counts
 """
 
 _NEW_TEMPLATE_EVENTS_SQL = """
-INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id)
-SELECT b.ts, b.host, ?, ?, ?, ?,
+SELECT b.ts, b.host, ?::VARCHAR AS source, ?::VARCHAR AS rule, ?::VARCHAR AS severity,
+       ?::VARCHAR AS category,
        MAP {'template_id': CAST(b.template_id AS VARCHAR), 'template': t.template,
-            'level': coalesce(b.level, '')},
+            'level': coalesce(b.level, '')} AS fields,
        b.log_id
 FROM batch_templates b JOIN miner_templates t ON t.id = b.template_id
 WHERE b.is_new AND (? OR list_contains(?, b.level))
@@ -116,17 +116,15 @@ class LogTemplates:
         *,
         messages: pa.Array,
         ts: pa.Array,
-        host: pa.Array,
-        level: pa.Array,
         log_ids: pa.Array,
         source: str,
         now: datetime,
-    ) -> int:
-        """Store what a mined batch adds, in the caller's transaction; returns the number of
-        ``new_template`` events written."""
-        ids, is_new = mined.ids, mined.is_new
+    ) -> None:
+        """Store what a mined batch adds to the catalogue and the per-minute counts (and the
+        miner's state when due), in the caller's transaction."""
+        ids = mined.ids
         if len(ids) == 0:
-            return 0
+            return
         when = pc.fill_null(ts, pa.scalar(now, pa.timestamp("us", tz="UTC")))
         rows = pa.table({"id": ids, "ts": when, "row": log_ids})
         # Aggregate in Arrow: the store then touches one row per template of the batch.
@@ -153,24 +151,31 @@ class LogTemplates:
         )
         cur.register("batch_catalogue", catalogue)
         cur.register("batch_counts", counts)
-        events = 0
         try:
             cur.execute(_CATALOGUE_SQL)
             cur.execute(_COUNTS_SQL, [source])
-            if self.rules and pc.any(is_new).as_py():
-                events = self._new_template_events(
-                    cur, ids, is_new, ts, host, level, log_ids, catalogue, source
-                )
         finally:
             cur.unregister("batch_catalogue")
             cur.unregister("batch_counts")
         if mined.snapshot is not None:
             self._save_state(cur, mined.snapshot, mined.templates, now)
-        return events
 
-    def _new_template_events(
-        self, cur, ids, is_new, ts, host, level, log_ids, catalogue, source
-    ) -> int:
+    def new_template_events(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        mined: MinedTemplates,
+        *,
+        ts: pa.Array,
+        host: pa.Array,
+        level: pa.Array,
+        log_ids: pa.Array,
+        source: str,
+    ) -> pa.Table | None:
+        """The ``events`` rows of the ``new_template`` rules for a mined batch (Arrow SQL on
+        ``con``, an in-memory connection); None when there are none."""
+        ids, is_new = mined.ids, mined.is_new
+        if not self.rules or len(ids) == 0 or not pc.any(is_new).as_py():
+            return None
         mask = pc.fill_null(is_new, False)
         fresh = pa.table(
             {
@@ -182,27 +187,28 @@ class LogTemplates:
                 "log_id": log_ids.filter(mask),
             }
         )
-        cur.register("batch_templates", fresh)
-        cur.register("miner_templates", catalogue.select(["id", "template"]))
-        events = 0
+        cur = con.cursor()
+        parts = []
         try:
+            cur.register("batch_templates", fresh)
+            cur.register("miner_templates", pa.table({"id": mined.known, "template": mined.texts}))
             for rule in self.rules:
-                cur.execute(
-                    _NEW_TEMPLATE_EVENTS_SQL,
-                    [
-                        source,
-                        rule.name,
-                        rule.severity,
-                        rule.category,
-                        not rule.levels,
-                        list(rule.levels),
-                    ],
+                parts.append(
+                    cur.sql(
+                        _NEW_TEMPLATE_EVENTS_SQL,
+                        params=[
+                            source,
+                            rule.name,
+                            rule.severity,
+                            rule.category,
+                            not rule.levels,
+                            list(rule.levels),
+                        ],
+                    ).to_arrow_table()
                 )
-                events += int(cur.fetchone()[0])
         finally:
-            cur.unregister("batch_templates")
-            cur.unregister("miner_templates")
-        return events
+            cur.close()
+        return pa.concat_tables(parts) if parts else None
 
     def snapshot(self, cur: duckdb.DuckDBPyConnection, now: datetime) -> None:
         """Save the miner's current state in the caller's transaction."""

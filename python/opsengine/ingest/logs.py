@@ -21,12 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
 from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
 from opsengine.ingest.reading import (
+    BLOCK_BYTES,
     HEAD_BYTES,
     CorruptInputError,
     open_content,
@@ -34,7 +37,11 @@ from opsengine.ingest.reading import (
     skip_prefix,
 )
 from opsengine.rules import RuleSet
-from opsengine.store import Store
+from opsengine.store import Store, StoreError
+from opsengine.store.segments import conform
+
+#: engine_state key of the next ``logs.id``.
+LOG_ID_SEQUENCE = "seq:logs"
 
 _ARANGE_LEN = 1 << 20
 _ARANGE = pa.array(range(_ARANGE_LEN), pa.int64())
@@ -80,6 +87,29 @@ class IngestResult:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
+_FIELDS = pa.map_(pa.string(), pa.string())
+
+
+def fields_map(captures: dict[str, pa.Array], n: int) -> pa.Array:
+    """An event's ``fields``: per row, the capture columns that are set, as a map (empty
+    when none is; NULL for every row when the rule set captures nothing)."""
+    if not captures:
+        return pa.nulls(n, _FIELDS)
+    names = list(captures)
+    k = len(names)
+    column_major = pa.concat_arrays([captures[c].cast(pa.string()) for c in names])
+    row_major = np.arange(n * k, dtype=np.int64).reshape(k, n).T.ravel()
+    values = column_major.take(pa.array(row_major))
+    keys = pa.array(names, pa.string()).take(pa.array(np.tile(np.arange(k), n)))
+    present = values.is_valid()
+    per_row = np.asarray(present, dtype=bool).reshape(n, k).sum(axis=1)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), keys.filter(present), values.filter(present), type=_FIELDS
+    )
+
+
 def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
     return pa.nulls(n, type_).fill_null(pa.scalar(value, type_))
 
@@ -102,7 +132,6 @@ class RuleMatching:
     # A rule's `fields:` may name fewer groups than its pattern has: per capture column,
     # which rules keep it (only for columns where some rule drops it).
     kept_fields: dict[str, pa.BooleanArray]
-    events_sql: str
 
     @classmethod
     def of(cls, rules: RuleSet) -> RuleMatching:
@@ -113,24 +142,11 @@ class RuleMatching:
             keep = [c in r.fields or c not in r.groups for r in log_rules]
             if not all(keep):
                 kept_fields[c] = pa.array(keep, pa.bool_())
-        if cols:
-            entries = ", ".join(
-                f"{{'k': '{c}', 'v': m.\"{c}\"}}"
-                for c in cols  # names are regex group names: \w+
-            )
-            fields_sql = f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
-        else:
-            fields_sql = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
         return cls(
             rules=rules,
             severity=pa.array([r.severity for r in log_rules], pa.string()),
             category=pa.array([r.category for r in log_rules], pa.string()),
             kept_fields=kept_fields,
-            events_sql=(
-                "INSERT INTO events (ts, host, source, rule, severity, category, fields, log_id) "
-                f"SELECT m.ts, m.host, m.source, m.rule, m.severity, m.category, {fields_sql}, "
-                "m.log_id FROM batch_events m"
-            ),
         )
 
 
@@ -160,13 +176,16 @@ class LogIngestor:
         *,
         threads: int = 0,
         templates: LogTemplates | None = None,
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
         self.store = store
         self.threads = threads
+        self.block_bytes = block_bytes
         # Template mining (logs.template_id, log_templates, kind: new_template); None: off.
         self.templates = templates
         self._reload_lock = threading.Lock()
         self._matching = RuleMatching.of(rules)
+        self._arrow_sql = duckdb.connect()  # Arrow-to-Arrow SQL (new_template events)
 
     @property
     def rules(self) -> RuleSet:
@@ -264,22 +283,22 @@ class LogIngestor:
         host_col = _constant(host, n, pa.string()) if host else headers.column("host")
         if sender_hosts is not None and not host:
             host_col = pc.coalesce(host_col, sender_hosts.cast(pa.string()))
-        with self.store.transaction() as cur:
-            first_id = self.store.next_id(cur, "logs", n) if n else 0
+        history = self.store.history
+        with history.lock:  # ids are reserved, written and committed in order
+            first_id = int(self.store.get_state(LOG_ID_SEQUENCE, "1"))
             ids = _arange(first_id, n)
-            template_ids, template_events = pa.nulls(n, pa.uint32()), 0
+            template_ids = pa.nulls(n, pa.uint32())
+            new_template_events = None
             if batch.templates is not None and self.templates is not None:
                 template_ids = batch.templates.ids
-                template_events = self.templates.record(
-                    cur,
+                new_template_events = self.templates.new_template_events(
+                    self._arrow_sql,
                     batch.templates,
-                    messages=headers.column("message"),
                     ts=headers.column("ts"),
                     host=host_col,
                     level=headers.column("level"),
                     log_ids=ids,
                     source=source,
-                    now=now,
                 )
             logs = pa.table(
                 {
@@ -296,40 +315,67 @@ class LogIngestor:
                     "template_id": template_ids,
                 }
             )
-            cur.register("batch_logs", logs)
-            cur.execute(
-                "INSERT INTO logs (id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id) "
-                "SELECT id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id FROM batch_logs"
-            )
-            cur.unregister("batch_logs")
-            events = matches.num_rows + template_events
+            parts = []
             if matches.num_rows:
-                rows = matches.column("row")
-                rule_idx = matches.column("rule").indices
-                cols = {
-                    "ts": logs.column("ts").take(rows),
-                    "host": logs.column("host").take(rows),
-                    "source": _constant(source, matches.num_rows, pa.string()),
-                    "rule": matches.column("rule").dictionary_decode(),
-                    "severity": batch.matching.severity.take(rule_idx),
-                    "category": batch.matching.category.take(rule_idx),
-                    "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
-                }
-                for c in batch.matching.rules.capture_columns:
-                    kept = batch.matching.kept_fields.get(c)
-                    column = matches.column(c)
-                    if kept is not None:  # some rule captures c but does not list it in fields
-                        column = pc.if_else(kept.take(rule_idx), column, None)
-                    cols[c] = column
-                cur.register("batch_events", pa.table(cols))
-                cur.execute(batch.matching.events_sql)
-                cur.unregister("batch_events")
-            if checkpoint is not None:
-                self._save_checkpoint(cur, checkpoint, now)
-            if in_transaction is not None:
-                in_transaction(cur)
+                parts.append(self._rule_events(batch, logs, first_id, source))
+            if new_template_events is not None and new_template_events.num_rows:
+                parts.append(new_template_events)
+            events = pa.concat_tables([conform("events", p) for p in parts]) if parts else None
+            events_count = events.num_rows if events is not None else 0
+
+            def in_same_transaction(cur) -> None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO engine_state VALUES (?, ?)",
+                    [LOG_ID_SEQUENCE, str(first_id + n)],
+                )
+                if batch.templates is not None and self.templates is not None:
+                    self.templates.record(
+                        cur,
+                        batch.templates,
+                        messages=headers.column("message"),
+                        ts=headers.column("ts"),
+                        log_ids=ids,
+                        source=source,
+                        now=now,
+                    )
+                if checkpoint is not None:
+                    self._save_checkpoint(cur, checkpoint, now)
+                if in_transaction is not None:
+                    in_transaction(cur)
+
+            tables = {"logs": logs}
+            if events is not None:
+                tables["events"] = events
+            self.store.append_history(tables, stored_at=now, in_transaction=in_same_transaction)
         stages["store"] = stages.get("store", 0.0) + (time.perf_counter() - t0)
-        return n, events
+        return n, events_count
+
+    def _rule_events(
+        self, batch: PreparedLines, logs: pa.Table, first_id: int, source: str
+    ) -> pa.Table:
+        """The ``events`` rows of a batch's rule matches (captures folded into ``fields``)."""
+        matches = batch.matches
+        rows = matches.column("row")
+        rule_idx = matches.column("rule").indices
+        captures = {}
+        for c in batch.matching.rules.capture_columns:
+            kept = batch.matching.kept_fields.get(c)
+            column = matches.column(c)
+            if kept is not None:  # some rule captures c but does not list it in fields
+                column = pc.if_else(kept.take(rule_idx), column, None)
+            captures[c] = column
+        return pa.table(
+            {
+                "ts": logs.column("ts").take(rows),
+                "host": logs.column("host").take(rows),
+                "source": _constant(source, matches.num_rows, pa.string()),
+                "rule": matches.column("rule").dictionary_decode(),
+                "severity": batch.matching.severity.take(rule_idx),
+                "category": batch.matching.category.take(rule_idx),
+                "fields": fields_map(captures, matches.num_rows),
+                "log_id": pc.add(rows.cast(pa.int64()), pa.scalar(first_id, pa.int64())),
+            }
+        )
 
     @staticmethod
     def _save_checkpoint(cur, cp: dict, now: datetime) -> None:
@@ -408,6 +454,11 @@ class LogIngestor:
                 f"{path}: corrupt input after {cp['bytes_done']} content bytes "
                 f"({result.lines} lines of this run stored, they are kept): {e}"
             ) from None
+        except StoreError as e:
+            raise StoreError(
+                f"{path}: stopped after {cp['lines_done']:,} lines stored "
+                f"({result.lines:,} of them by this run; running again resumes there): {e}"
+            ) from None
         finally:
             result.seconds = time.perf_counter() - started
         return result
@@ -461,7 +512,7 @@ class LogIngestor:
             pending = dict(cp) if cp is not None else None
             try:
                 t = time.perf_counter()
-                for block in read_blocks(stream, hasher, live=live):
+                for block in read_blocks(stream, hasher, live=live, block_bytes=self.block_bytes):
                     result.stages["read"] += time.perf_counter() - t
                     block_cp = None
                     if pending is not None:

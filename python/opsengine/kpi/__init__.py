@@ -1,7 +1,8 @@
 """KPIs of operations, computed by the shipped named queries (``queries/``).
 
 :func:`incident_kpis` gives MTTD, MTTA and MTTR (mean and median seconds), incident
-and security-incident counts, and uptime per probed service for a range;
+and security-incident counts, uptime per probed service, and user satisfaction (CSAT) and
+SLA compliance of the service desk for a range;
 ``opsengine query mttd|mtta|mttr|uptime|…`` runs the same SQL, so the API, the CLI and
 the dashboard agree by construction.
 """
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.store import Store
-from opsengine.store.queries import run_query
+from opsengine.store.named_queries import run_query
 
 KPI_QUERIES = ("mttd", "mtta", "mttr")
 UPTIME_FIELDS = ("service", "kind", "target", "checks", "passed", "uptime_percent",
@@ -43,7 +44,33 @@ def incident_kpis(store: Store, start: datetime, end: datetime) -> dict[str, Any
     weeks = run_query(store, "security_incidents", params).to_pylist()
     out["security_incidents"] = sum(w["incidents"] for w in weeks)
     out["uptime"] = uptime_by_service(store, start, end)
+    out["user_satisfaction"] = user_satisfaction(store, start, end)
     return out
 
 
-__all__ = ["KPI_QUERIES", "incident_kpis", "uptime_by_service"]
+def user_satisfaction(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
+    """CSAT over the surveys requested in ``[start, end)`` (the ``csat`` named query, all
+    queues together): surveys sent and answered, percent of 4–5 ratings, average rating;
+    and the tickets' SLA compliance (``sla_compliance``) in percent over the same range."""
+    params = {"from": start, "to": end, "period": "month"}
+    rows = run_query(store, "csat", params).to_pylist()
+    surveys = sum(r["surveys"] for r in rows)
+    answered = sum(r["answered"] for r in rows)
+    satisfied = sum(round(r["satisfied_percent"] * r["answered"] / 100) for r in rows
+                    if r["satisfied_percent"] is not None)  # fmt: skip
+    ratings = sum(r["average_rating"] * r["answered"] for r in rows if r["answered"])
+    sla = run_query(store, "sla_compliance", {**params, "period": "month"}).to_pylist()
+    met = sum(r["resolution_met"] + r["first_response_met"] for r in sla)
+    breached = sum(r["resolution_breached"] + r["first_response_breached"] for r in sla)
+    return {
+        "surveys": surveys,
+        "answered": answered,
+        "satisfied_percent": round(100.0 * satisfied / answered, 2) if answered else None,
+        "average_rating": round(ratings / answered, 2) if answered else None,
+        "sla_compliance_percent": round(100.0 * met / (met + breached), 2)
+        if met + breached
+        else None,
+    }
+
+
+__all__ = ["KPI_QUERIES", "incident_kpis", "uptime_by_service", "user_satisfaction"]

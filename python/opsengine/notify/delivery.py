@@ -25,7 +25,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from opsengine.incidents.rows import bounded_text, dumps, query_dicts, utc
 from opsengine.notify.channels import (
     ChannelError,
     DeliveryError,
@@ -35,6 +34,7 @@ from opsengine.notify.channels import (
     validate_config,
 )
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, dumps, query_dicts, utc
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.durations import parse_duration
-from opsengine.incidents.rows import bounded_text, query_dicts, utc
 from opsengine.notify.matchers import MatcherError, all_match, parse_matchers, to_stored
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, query_dicts, utc
 
 TARGET_KINDS = ("channel", "user", "oncall")
 MAX_LEVELS = 20

@@ -13,8 +13,8 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from opsengine.incidents.rows import bounded_text, query_dicts, utc
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, query_dicts, utc
 
 ROTATIONS = {"daily": 1, "weekly": 7}
 _HANDOFF = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -30,14 +30,15 @@ import duckdb
 from opsengine.config import ConfigError, IncidentSettings
 from opsengine.durations import parse_duration
 from opsengine.incidents.model import IncidentChange
-from opsengine.incidents.rows import query_dicts, utc
 from opsengine.incidents.service import IncidentService
 from opsengine.notify.delivery import Outbox
 from opsengine.notify.matchers import all_match, parse_matchers
 from opsengine.notify.policies import EscalationPolicies
+from opsengine.notify.retention import NOTIFY_RETENTION
 from opsengine.notify.schedules import OnCallSchedules
 from opsengine.notify.silences import Silences
 from opsengine.store import Store
+from opsengine.store.rows import query_dicts, utc
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class NotificationService:
         settings = settings or IncidentSettings()
         self.store = store
         self.incidents = incidents
+        incidents.add_retention_hook("notify", NOTIFY_RETENTION)
         self.silences = Silences(store)
         self.policies = EscalationPolicies(store)
         self.schedules = OnCallSchedules(store)

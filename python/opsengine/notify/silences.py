@@ -12,9 +12,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from opsengine.incidents.rows import bounded_text, query_dicts, utc
 from opsengine.notify.matchers import Matcher, MatcherError, all_match, parse_matchers, to_stored
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, query_dicts, utc
 
 _KINDS = {"silence": "silences", "maintenance": "maintenance_windows"}
 

@@ -20,11 +20,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
+
 from opsengine.config import IncidentSettings
 from opsengine.incidents.model import IncidentChange
-from opsengine.incidents.rows import bounded_text, fetch_dicts, query_dicts, utc
+from opsengine.incidents.retention import RetentionHook
 from opsengine.incidents.service import IncidentService
 from opsengine.store import Store
+from opsengine.store.rows import bounded_text, query_dicts, utc
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ class ProblemService:
     ) -> None:
         self.store = store
         self.incidents = incidents
+        # Incidents a problem links stay whatever their age: the problem record needs them.
+        incidents.add_retention_hook(
+            "problems", RetentionHook(held=self.linked_incidents, forget=_nothing_to_forget)
+        )
         self.settings = settings or IncidentSettings()
         self.errors = 0  # opened incidents whose known-error/recurrence check failed (logged)
 
@@ -265,22 +272,20 @@ class ProblemService:
         # Read and write in one transaction (under the store's write lock): two threads
         # opening incidents of one fingerprint at once must not both propose a problem.
         with self.store.transaction() as cur:
-            # Both questions in one statement: it runs for every incident that opens.
-            [found] = fetch_dicts(
-                cur,
-                "SELECT (SELECT min(id) FROM problems WHERE fingerprint = $fp "
-                "        AND state IN ('proposed', 'open', 'known_error')) AS existing, "
-                "(SELECT coalesce(list(id ORDER BY id), []) FROM (SELECT id FROM incidents "
-                "        WHERE fingerprint = $fp AND detected_at >= $since AND detected_at <= $at "
-                f"       ORDER BY detected_at DESC, id DESC LIMIT {MAX_RECURRING})) AS same",
-                {"fp": inc["fingerprint"], "since": since, "at": at},
-            )
-            if found["existing"] is not None:
-                problem_id = found["existing"]
+            [existing] = cur.execute(
+                "SELECT min(id) FROM problems WHERE fingerprint = ? "
+                "AND state IN ('proposed', 'open', 'known_error')",
+                [inc["fingerprint"]],
+            ).fetchone()
+            if existing is not None:
+                problem_id = existing
                 self._link(cur, problem_id, inc["id"], "system", at)
                 self.incidents.record(inc["id"], at, "problem", {"linked": problem_id}, cur=cur)
                 return problem_id
-            same = found["same"]
+            # The incidents are the incident service's to read (in this same transaction).
+            same = self.incidents.detected_between(
+                cur, inc["fingerprint"], since, at, MAX_RECURRING
+            )
             if len(same) < self.settings.recurrence_count:
                 return None
             title = (
@@ -299,6 +304,18 @@ class ProblemService:
 
     def _rows(self, sql: str, params: list | dict | None = None) -> list[dict[str, Any]]:
         return query_dicts(self.store, sql, params)
+
+    @staticmethod
+    def linked_incidents(cur: duckdb.DuckDBPyConnection) -> list[int]:
+        """Every incident some problem links (incident retention keeps them)."""
+        return [
+            r[0]
+            for r in cur.execute("SELECT DISTINCT incident_id FROM problem_incidents").fetchall()
+        ]
+
+
+def _nothing_to_forget(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
+    """Held incidents are never deleted, so no problem link is left behind."""
 
 
 def _text(value: Any, field: str, limit: int) -> str:

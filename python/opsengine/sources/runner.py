@@ -2,7 +2,8 @@
 
 ``start_sources(engine, settings)`` starts, each in its own thread: the file tailer
 (``[files]``), the syslog listener (``[syslog]``), the uptime probes (``[probes]``) and
-the Prometheus scraper (``[[prometheus.target]]``) and the host collector (``[host]``). A source that cannot start (port taken, no readable
+the Prometheus scraper (``[[prometheus.target]]``), the host collector (``[host]``), the
+configuration snapshots (``[[config.item]]``) and the inventory (``[inventory]``). A source that cannot start (port taken, no readable
 file) is reported in ``RunningSources.problems`` and the others still run.
 
 Beside them runs the escalation ticker (``engine.notify``): the wall clock that escalates
@@ -12,7 +13,9 @@ And the rule clock (``engine.tick_rules``): rule time otherwise moves only with 
 samples and events, so a host that stops reporting (``host_down``) or a burst of log events
 that ends would be noticed only when other data moves time on. And the maintenance clock
 (``engine.maintenance``, every ``[retention] interval_s``): roll-ups and retention, so a
-long-running engine keeps its file bounded without a cron job.
+long-running engine keeps its file bounded without a cron job. And the SLA clock
+(``engine.tickets.sla_alerts``, every ``[tickets] sla_tick_s``): warnings and breaches of
+ticket SLAs as alerts; and the mail intake (``[tickets] smtp_listen``, off by default).
 """
 
 from __future__ import annotations
@@ -89,9 +92,13 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("probes", _start_probes),
         ("prometheus", _start_prometheus),
         ("host", _start_host),
+        ("config_snapshots", _start_config_snapshots),
+        ("inventory", _start_inventory),
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
         ("maintenance", _start_maintenance),
+        ("sla_clock", _start_sla_clock),
+        ("smtp_intake", _start_smtp_intake),
     )
     for name, start in starters:
         try:
@@ -165,6 +172,24 @@ def _start_host(engine: Engine, settings: Settings) -> RunningSource | None:
     ).start()
 
 
+def _start_config_snapshots(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.config_snapshots import ConfigSnapshotter
+
+    cfg = settings.config
+    if not cfg.enabled or cfg.interval_s <= 0:
+        return None
+    return ConfigSnapshotter(engine.config, float(cfg.interval_s)).start()
+
+
+def _start_inventory(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.sources.inventory import InventoryCollector
+
+    cfg = settings.inventory
+    if not cfg.enabled or cfg.interval_s <= 0:
+        return None
+    return InventoryCollector(engine.inventory, float(cfg.interval_s)).start()
+
+
 def _start_escalation(engine: Engine, settings: Settings) -> RunningSource | None:
     notify = getattr(engine, "notify", None)
     if notify is None:
@@ -181,6 +206,23 @@ def _start_maintenance(engine: Engine, settings: Settings) -> RunningSource | No
     if interval <= 0:
         return None
     return MaintenanceClock(engine, float(interval)).start()
+
+
+def _start_sla_clock(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.tickets.sla_alerts import SlaClock
+
+    tickets = getattr(engine, "tickets", None)
+    if tickets is None or settings.tickets.sla_tick_s <= 0:
+        return None
+    return SlaClock(tickets.sla_alerts, float(settings.tickets.sla_tick_s)).start()
+
+
+def _start_smtp_intake(engine: Engine, settings: Settings) -> RunningSource | None:
+    from opsengine.tickets.mail_intake import MailIntake
+
+    if not settings.tickets.smtp_listen:
+        return None
+    return MailIntake.from_settings(engine.tickets, settings.tickets).start()
 
 
 class MaintenanceClock(PeriodicTask):

@@ -29,8 +29,8 @@ import pyarrow as pa
 
 from opsengine.store import admin_protocol as wire
 from opsengine.store.db import Store, StoreError
-from opsengine.store.queries import NamedQuery, QueryError, find_query, load_queries
-from opsengine.store.read_only_sql import WriteRefusedError, read_only_statements
+from opsengine.store.named_queries import NamedQuery, QueryError, find_query, load_queries
+from opsengine.store.sql_gate import WriteRefusedError, read_only_statements
 
 
 class _BadRequest(ValueError):

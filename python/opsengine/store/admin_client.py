@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from opsengine.store import admin_protocol as wire
 from opsengine.store.db import StoreError
-from opsengine.store.queries import QueryError
-from opsengine.store.read_only_sql import WriteRefusedError
+from opsengine.store.named_queries import QueryError
+from opsengine.store.sql_gate import WriteRefusedError
 
 
 class AdminChannelError(StoreError):

@@ -10,6 +10,7 @@ the checkpoints that cover them.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,8 +20,15 @@ from typing import Any
 import duckdb
 
 from opsengine.store.schema import MIGRATIONS
+from opsengine.store.segments import Segment, SegmentHistory, SegmentWriteError
 
 DEFAULT_DB = "opsengine.duckdb"
+
+
+def default_data_dir(db_path: str | Path) -> Path:
+    """The data directory beside a database file: ``ops.duckdb`` → ``ops.data``."""
+    path = Path(db_path)
+    return path.parent / f"{path.stem}.data"
 
 
 class StoreError(RuntimeError):
@@ -72,9 +80,13 @@ class Store:
         *,
         read_only: bool = False,
         memory_limit: str | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.data_dir = Path(data_dir) if data_dir else default_data_dir(self.path)
+        # logs and events: Parquet segments under data_dir, catalogued in this file.
+        self.history = SegmentHistory(self.data_dir / "history")
         self.conn = connect(self.path, read_only=read_only)
         if memory_limit:
             try:
@@ -87,7 +99,16 @@ class Store:
             self.conn.execute("SET GLOBAL TimeZone = 'UTC'")
         self._write_lock = threading.RLock()
         if not read_only:
-            self.migrate()
+            try:
+                self.history.ensure_writable()
+                self.migrate()
+                self.history.reconcile(self)
+            except SegmentWriteError as e:
+                self.conn.close()
+                raise StoreError(str(e)) from None
+            except BaseException:
+                self.conn.close()
+                raise
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
@@ -139,7 +160,9 @@ class Store:
                     continue
                 with self.transaction() as cur:
                     if callable(sql):
-                        sql(cur)
+                        # A data move may need the store (its data directory) too.
+                        takes_store = len(inspect.signature(sql).parameters) > 1
+                        sql(cur, self) if takes_store else sql(cur)
                     else:
                         cur.execute(sql)
                     cur.execute(
@@ -174,6 +197,37 @@ class Store:
                 cur.execute("COMMIT")
             finally:
                 cur.close()
+
+    def append_history(
+        self,
+        tables: dict[str, Any],
+        *,
+        stored_at: datetime | Any,
+        in_transaction=None,
+    ) -> list[Segment]:
+        """Append Arrow rows to ``logs``/``events`` as new segments, visible atomically, in
+        the day partition of ``stored_at`` (the ingest time).
+
+        The files are written first (the write lock is not held meanwhile), then one
+        transaction catalogs them, rebuilds the views and runs ``in_transaction(cursor)``
+        (checkpoints). On any failure the files are removed and nothing is visible.
+        The caller holds ``history.lock`` when the rows' ids were reserved from it.
+        """
+        with self.history.lock:
+            segments: list[Segment] = []
+            try:
+                segments += self.history.write_tables(tables, stored_at)
+                with self.transaction() as cur:
+                    self.history.commit(cur, segments)
+                    if in_transaction is not None:
+                        in_transaction(cur)
+            except SegmentWriteError as e:
+                self.history.discard(segments)
+                raise StoreError(str(e)) from None
+            except BaseException:
+                self.history.discard(segments)
+                raise
+            return segments
 
     def next_id(self, cur: duckdb.DuckDBPyConnection, key: str, count: int) -> int:
         """Reserve ``count`` ids of the sequence ``key`` inside the caller's transaction."""

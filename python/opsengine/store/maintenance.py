@@ -21,9 +21,10 @@ from opsengine.store.db import Store
 
 ROLLUP_WATERMARK = "metrics_1m:watermark"
 
+#: History kept in segments: whole UTC days are dropped once every row of the day is expired.
+_RETAINED_DAYS = {"logs": "logs_days", "events": "events_days"}
+
 _RETAINED = {
-    "logs": ("ts", "logs_days"),
-    "events": ("ts", "events_days"),
     "metric_samples": ("ts", "metrics_days"),  # the `metrics` view's rows
     "metrics_1m": ("ts", "metrics_1m_days"),
     "log_template_counts_1m": ("minute", "metrics_1m_days"),
@@ -90,7 +91,16 @@ def apply_retention(
     """
     now = now or datetime.now(UTC)
     deleted = {}
+    retired: list[str] = []
     with store.transaction() as cur:
+        for table, setting in _RETAINED_DAYS.items():
+            days = getattr(retention, setting)
+            if days <= 0:
+                continue
+            deleted[table], paths = store.history.expire_days(
+                cur, table, now - timedelta(days=days)
+            )
+            retired += paths
         for table, (column, setting) in _RETAINED.items():
             days = getattr(retention, setting)
             if days <= 0:
@@ -106,6 +116,7 @@ def apply_retention(
                 [now - timedelta(days=days)],
             )
             deleted[table] = int(cur.fetchone()[0])
+    store.history.retire_later(retired)
     deleted["metric_series"] = (
         _drop_empty_series(store, forget_series) if deleted.get("metrics") else 0
     )
@@ -165,4 +176,5 @@ def run_maintenance(
         deleted["incidents"] = prune_incidents(cutoff)
     with store.write_lock:  # no write runs on another thread meanwhile
         store.conn.execute("CHECKPOINT")
+    store.history.remove_retired()
     return MaintenanceReport(rolled, deleted)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from opsengine.config_mgmt.tables import TABLES as CONFIG_MGMT_TABLES
+from opsengine.kb.tables import MIGRATIONS as KB_MIGRATIONS
+from opsengine.store.history_migration import move_history_into_segments
+from opsengine.store.segments import CATALOG_DDL
+from opsengine.tickets.tables import MIGRATIONS as TICKET_MIGRATIONS
+
 
 def _metric_series(cur) -> None:
     """Split ``metrics`` into ``metric_series`` and ``metric_samples``; ``metrics`` becomes a view.
@@ -346,4 +352,13 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
         """,
     ),
     (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
+    (16, "history segments: the catalog of Parquet files behind logs and events", CATALOG_DDL),
+    (
+        17,
+        "logs and events rows move into segments; the tables become views",
+        move_history_into_segments,
+    ),
+    *CONFIG_MGMT_TABLES,
+    *TICKET_MIGRATIONS,
+    *KB_MIGRATIONS,
 ]

@@ -20,7 +20,7 @@ import pyarrow as pa
 from opsengine.store.admin_client import AdminChannelClient, AdminChannelUnavailableError
 from opsengine.store.admin_protocol import socket_path_for
 from opsengine.store.db import StoreError, StoreLockedError, connect
-from opsengine.store.queries import NamedQuery, QueryRunError, find_query
+from opsengine.store.named_queries import NamedQuery, QueryRunError, find_query
 
 
 class MissingDatabaseError(StoreError):

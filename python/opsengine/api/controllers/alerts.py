@@ -21,11 +21,9 @@ from opsengine.api.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     Page,
-    Where,
     bad_param,
     decode_cursor,
     page,
-    query_rows,
 )
 
 _ORDER = ("updated_at", "fingerprint", "active_since")
@@ -33,8 +31,8 @@ _ORDER = ("updated_at", "fingerprint", "active_since")
 
 class AlertController(Controller):
     path = "/api/v1/alerts"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["alerts"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["alerts"]
 
     @get("/", sync_to_thread=True, summary="List alert instances, most recently changed first")
     def list_alerts(
@@ -51,28 +49,16 @@ class AlertController(Controller):
     ) -> Page:
         if state_ is not None and state_ not in ALERT_STATES:
             raise bad_param("state", f"must be one of {', '.join(ALERT_STATES)}")
-        where = Where()
-        where.equal(state=state_, rule=rule, severity=severity, source=source)
-        if (after := decode_cursor(cursor, (datetime, str, datetime))) is not None:
-            where.add(
-                "(updated_at < ? OR (updated_at = ? AND (fingerprint > ? "
-                "OR (fingerprint = ? AND active_since > ?))))",
-                after[0], after[0], after[1], after[1], after[2],
-            )  # fmt: skip
-        sql = (
-            f"SELECT * FROM alerts{where.sql()} "
-            "ORDER BY updated_at DESC, fingerprint, active_since LIMIT ?"
-        )
-        params = [*where.params, limit + 1]
-        return page(query_rows(engine.store, sql, params), limit, _ORDER)
+        after = decode_cursor(cursor, (datetime, str, datetime))
+        found = engine.alerts.search(
+            state=state_, rule=rule, severity=severity, source=source,
+            after=(after[0], after[1], after[2]) if after else None, limit=limit + 1,
+        )  # fmt: skip
+        return page(found, limit, _ORDER)
 
     @get("/{fingerprint:str}", sync_to_thread=True, summary="Every instance of one alert")
     def alert(self, engine: EngineDep, fingerprint: FromPath[str]) -> list[dict[str, Any]]:
-        found = query_rows(
-            engine.store,
-            "SELECT * FROM alerts WHERE fingerprint = ? ORDER BY active_since DESC",
-            [fingerprint],
-        )
+        found = engine.alerts.instances(fingerprint)
         if not found:
             raise NotFoundException(f"no alert with fingerprint {fingerprint!r}")
         return found

@@ -1,6 +1,7 @@
 """``GET /api/v1/events``: rule matches on log lines, filtered by time, host, rule and kind.
 
-Newest line first (``log_id`` descending, then rule name), paged by that key.
+Newest line first (``log_id`` descending, then rule name), paged by that key. The SQL is the
+event search service's (``engine.event_search``, ``opsengine.ingest.search``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,16 @@ from opsengine.api.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     Page,
-    Where,
     decode_cursor,
     page,
-    query_rows,
+    time_param,
 )
-
-_COLUMNS = "ts, host, source, rule, severity, category, fields, log_id"
 
 
 class EventController(Controller):
     path = "/api/v1/events"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["events"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["events"]
 
     @get("/", sync_to_thread=True, summary="List rule matches (events), newest first")
     def list_events(
@@ -46,11 +44,10 @@ class EventController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         cursor: FromQuery[str | None] = None,
     ) -> Page:
-        where = Where()
-        where.time_range("ts", from_, to)
-        where.equal(host=host, source=source, rule=rule, severity=severity, category=category)
-        if (after := decode_cursor(cursor, (int, str))) is not None:
-            where.add("(log_id < ? OR (log_id = ? AND rule > ?))", after[0], after[0], after[1])
-        sql = f"SELECT {_COLUMNS} FROM events{where.sql()} ORDER BY log_id DESC, rule LIMIT ?"
-        params = [*where.params, limit + 1]
-        return page(query_rows(engine.store, sql, params), limit, ("log_id", "rule"))
+        start, end = time_param("from", from_), time_param("to", to)
+        after = decode_cursor(cursor, (int, str))
+        found = engine.event_search.search(
+            start=start, end=end, host=host, source=source, rule=rule, severity=severity,
+            category=category, after=(after[0], after[1]) if after else None, limit=limit + 1,
+        )  # fmt: skip
+        return page(found, limit, ("log_id", "rule"))

@@ -14,6 +14,7 @@ from litestar import Controller, Response, get
 
 from opsengine.api.auth import PUBLIC_OPT
 from opsengine.api.context import ApiServices, ServicesDep
+from opsengine.store.reads import schema_version
 
 
 class ComponentStatus(msgspec.Struct):
@@ -37,10 +38,8 @@ def _store(services: ApiServices) -> ComponentStatus:
     engine = services.engine
     try:
         # On this thread's own cursor: the store's main connection is not for sharing.
-        version = engine.query("SELECT max(version) AS v FROM schema_migrations").column(0)[0]
-        status = ComponentStatus(
-            "ok", {"path": str(engine.store.path), "schema_version": version.as_py()}
-        )
+        version = schema_version(engine.store)
+        status = ComponentStatus("ok", {"path": str(engine.store.path), "schema_version": version})
     except Exception as e:  # any failure to read means the store is unusable
         status = ComponentStatus("down", {"error": str(e)[:200]})
     services.store_check = (now, status)
@@ -63,8 +62,8 @@ def _alerts(services: ApiServices) -> ComponentStatus:
 
 class HealthController(Controller):
     path = "/health"
-    opt = {PUBLIC_OPT: True}  # noqa: RUF012  (Litestar reads a plain dict)
-    tags = ["health"]  # noqa: RUF012
+    opt = {PUBLIC_OPT: True}
+    tags = ["health"]
 
     @get("/", sync_to_thread=True, summary="Liveness and per-component status")
     def health(self, services: ServicesDep) -> Response[HealthReport]:

@@ -93,8 +93,8 @@ class Rating(msgspec.Struct, forbid_unknown_fields=True):
 
 class IncidentController(Controller):
     path = "/api/v1/incidents"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["incidents"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["incidents"]
 
     @get("/", summary="List incidents, newest first")
     async def list_incidents(
@@ -164,11 +164,16 @@ class IncidentController(Controller):
     def review(
         self, engine: EngineDep, incident_id: FromPath[int], margin: FromQuery[str] = "30m", format_: Annotated[
             str, QueryParameter(name="format", description="json | markdown")
-        ] = "json",
+        ] = "json", changes_before: Annotated[str, QueryParameter(
+            description="how far before detection other domains' changes are listed")] = "24h",
     ) -> Any:  # fmt: skip
         from opsengine.incidents.review import render_markdown
 
-        review = domain_call(lambda: engine.incidents.review(incident_id, margin=margin))
+        review = domain_call(
+            lambda: engine.incidents.review(
+                incident_id, margin=margin, changes_before=changes_before
+            )
+        )
         return {"markdown": render_markdown(review)} if format_ == "markdown" else review
 
     @post("/", sync_to_thread=True, status_code=201, guards=[OPERATOR], summary="Open an incident")

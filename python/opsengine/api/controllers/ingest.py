@@ -150,8 +150,8 @@ def count_records(services: ApiServices, kind: str, report: IngestReport) -> Ing
 
 class IngestController(Controller):
     path = "/api/v1/ingest"
-    guards = [OPERATOR]  # noqa: RUF012
-    tags = ["ingest"]  # noqa: RUF012
+    guards = [OPERATOR]
+    tags = ["ingest"]
 
     @post(
         "/logs",

@@ -14,10 +14,10 @@ from litestar import Controller, Request, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from opsengine.access.keys import MAX_NAME_CHARS, ROLES, ApiKey, KeyError_, LastAdminKeyError
 from opsengine.api.auth import ADMIN, Principal
 from opsengine.api.context import ServicesDep
 from opsengine.api.errors import ApiError, FieldError
-from opsengine.api.keys import MAX_NAME_CHARS, ROLES, ApiKey, KeyError_, LastAdminKeyError
 from opsengine.api.paging import DEFAULT_LIMIT, MAX_LIMIT, rows, time_param
 
 
@@ -52,8 +52,8 @@ def _info(k: ApiKey) -> KeyInfo:
 
 class KeyController(Controller):
     path = "/api/v1/keys"
-    guards = [ADMIN]  # noqa: RUF012
-    tags = ["keys"]  # noqa: RUF012
+    guards = [ADMIN]
+    tags = ["keys"]
 
     @get("/", sync_to_thread=False, summary="List API keys (never their tokens)")
     def list_keys(
@@ -93,8 +93,8 @@ class KeyController(Controller):
 
 class AuditController(Controller):
     path = "/api/v1/audit"
-    guards = [ADMIN]  # noqa: RUF012
-    tags = ["keys"]  # noqa: RUF012
+    guards = [ADMIN]
+    tags = ["keys"]
 
     @get("/", sync_to_thread=True, summary="The audit log, newest first")
     def audit(

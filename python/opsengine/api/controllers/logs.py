@@ -1,7 +1,7 @@
 """``GET /api/v1/logs``: search stored log lines by time, host, source, level and text.
 
-Newest first, paged by ``logs.id`` (the writer's increasing id). Every filter value is a
-bound parameter. ``text`` matches a case-insensitive substring of the raw line.
+Newest first, paged by ``logs.id`` (the writer's increasing id). The SQL is the log search
+service's (``engine.log_search``, ``opsengine.ingest.search``).
 """
 
 from __future__ import annotations
@@ -18,21 +18,19 @@ from opsengine.api.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     Page,
-    Where,
     decode_cursor,
     limit_param,
     page,
-    query_rows,
+    time_param,
 )
 
-_COLUMNS = "id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id"
 MAX_TEXT_CHARS = 1000
 
 
 class LogSearchController(Controller):
     path = "/api/v1/logs"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["logs"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["logs"]
 
     @get("/", sync_to_thread=True, summary="Search log lines (newest first)")
     def search(
@@ -51,20 +49,17 @@ class LogSearchController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         cursor: FromQuery[str | None] = None,
     ) -> Page:
-        where = Where()
-        where.time_range("ts", from_, to)
-        where.equal(host=host, source=source, level=level)
-        if text:
-            where.add("contains(lower(raw), ?)", text.lower())
-        if (after := decode_cursor(cursor, (int,))) is not None:
-            where.add("id < ?", after[0])
-        sql = f"SELECT {_COLUMNS} FROM logs{where.sql()} ORDER BY id DESC LIMIT ?"
-        params = [*where.params, limit_param(limit) + 1]
-        return page(query_rows(engine.store, sql, params), limit, ("id",))
+        start, end = time_param("from", from_), time_param("to", to)
+        after = decode_cursor(cursor, (int,))
+        found = engine.log_search.search(
+            start=start, end=end, host=host, source=source, level=level, text=text,
+            before_id=after[0] if after else None, limit=limit_param(limit) + 1,
+        )  # fmt: skip
+        return page(found, limit, ("id",))
 
     @get("/{log_id:int}", sync_to_thread=True, summary="One log line by id")
     def line(self, engine: EngineDep, log_id: FromPath[int]) -> dict[str, Any]:
-        found = query_rows(engine.store, f"SELECT {_COLUMNS} FROM logs WHERE id = ?", [log_id])
-        if not found:
+        found = engine.log_search.line(log_id)
+        if found is None:
             raise NotFoundException(f"no log line with id {log_id}")
-        return found[0]
+        return found

@@ -3,7 +3,8 @@
 ``GET /api/v1/metrics/series?name=cpu_usage&host=db1&from=-6h&step=5m`` answers one series
 per (host, labels), each a list of buckets with min, max, avg, count and last value. The
 answer is bounded: at most ``MAX_POINTS`` buckets per series (a wider range needs a larger
-step) and ``MAX_SERIES`` series, with ``truncated`` saying when series were left out.
+step) and ``MAX_SERIES`` series, with ``truncated`` saying when series were left out. The SQL
+is the metric search service's (``engine.metric_search``, ``opsengine.metrics.search``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from opsengine.api.auth import VIEWER
 from opsengine.api.context import EngineDep
-from opsengine.api.paging import Where, bad_param, query_rows, time_param
+from opsengine.api.paging import bad_param, time_param
 from opsengine.durations import parse_duration
 
 MAX_POINTS = 2_000
@@ -51,8 +52,8 @@ class SeriesAnswer(msgspec.Struct):
 
 class MetricSearchController(Controller):
     path = "/api/v1/metrics"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["metrics"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["metrics"]
 
     @get("/names", sync_to_thread=True, summary="Metric names with sample counts over a range")
     def names(
@@ -63,16 +64,7 @@ class MetricSearchController(Controller):
         host: FromQuery[str | None] = None,
     ) -> list[MetricName]:
         start, end = _range(from_, to)
-        where = Where()
-        where.add("ts >= ? AND ts < ?", start, end)
-        where.equal(host=host)
-        found = query_rows(
-            engine.store,
-            "SELECT name, count(*) AS samples, count(DISTINCT host) AS hosts, min(ts) AS first, "
-            f"max(ts) AS last FROM metrics{where.sql()} GROUP BY name ORDER BY name LIMIT 10000",
-            where.params,
-        )
-        return [MetricName(**r) for r in found]
+        return [MetricName(**r) for r in engine.metric_search.names(start, end, host)]
 
     @get("/series", sync_to_thread=True, summary="One metric over time, bucketed, per series")
     def series(
@@ -97,30 +89,11 @@ class MetricSearchController(Controller):
                 "step",
                 f"{step} gives more than {MAX_POINTS} buckets over the range; use a larger one",
             )
-        where = Where()
-        where.add("name = ? AND ts >= ? AND ts < ?", name, start, end)
-        where.equal(host=host)
-        found = query_rows(
-            engine.store,
-            "SELECT * FROM (SELECT host, labels, time_bucket(to_microseconds(?), ts, ?) AS t, "
-            "min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count, "
-            f"arg_max(value, ts) AS last FROM metrics{where.sql()} GROUP BY ALL) "
-            "ORDER BY host, CAST(labels AS VARCHAR), t",
-            [round(seconds * 1_000_000), start, *where.params],
+        found, truncated = engine.metric_search.series(
+            name, start, end, seconds, host=host, max_series=MAX_SERIES
         )
-        series: dict[tuple, Series] = {}
-        truncated = False
-        for r in found:
-            key = (r["host"], tuple(sorted((r["labels"] or {}).items())))
-            if key not in series:
-                if len(series) == MAX_SERIES:
-                    truncated = True
-                    continue
-                series[key] = Series(r["host"], dict(r["labels"] or {}), [])
-            series[key].points.append(
-                {k: r[k] for k in ("t", "min", "max", "avg", "count", "last")}
-            )
-        return SeriesAnswer(name, start, end, seconds, list(series.values()), truncated)
+        series = [Series(s.host, s.labels, s.points) for s in found]
+        return SeriesAnswer(name, start, end, seconds, series, truncated)
 
 
 def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:

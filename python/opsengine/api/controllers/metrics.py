@@ -1,8 +1,11 @@
-"""``GET /metrics``: the engine's own metrics in the Prometheus text format, open without a token."""
+"""``GET /metrics``: the engine's own metrics in the Prometheus text format, open without a token.
+
+A browser asking for HTML (a person typing /metrics) is sent to the dashboard's metrics
+page, ``/metrics/chart``; scrapers never ask for text/html and get the exposition."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from opsengine.api.auth import PUBLIC_OPT
@@ -11,8 +14,8 @@ from opsengine.api.context import ServicesDep
 
 class MetricsExpositionController(Controller):
     path = "/metrics"
-    opt = {PUBLIC_OPT: True}  # noqa: RUF012
-    tags = ["health"]  # noqa: RUF012
+    opt = {PUBLIC_OPT: True}
+    tags = ["health"]
 
     @get(
         "/",
@@ -20,5 +23,8 @@ class MetricsExpositionController(Controller):
         media_type=CONTENT_TYPE_LATEST,
         summary="Prometheus text exposition of engine metrics",
     )
-    def exposition(self, services: ServicesDep) -> Response[bytes]:
+    def exposition(self, request: Request, services: ServicesDep) -> Response[bytes]:
+        accept = request.headers.get("accept", "")
+        if accept.startswith("text/html"):
+            return Response(b"", status_code=303, headers={"location": "/metrics/chart"})
         return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

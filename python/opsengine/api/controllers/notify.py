@@ -21,7 +21,7 @@ from opsengine.api.context import EngineDep
 from opsengine.api.controllers.incidents import domain_call
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.paging import time_param
-from opsengine.incidents.rows import parse_when
+from opsengine.store.rows import parse_when
 
 
 def _body_time(name: FromPath[str], value: str | None) -> datetime | None:
@@ -82,8 +82,8 @@ class ChannelBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class OnCallController(Controller):
     path = "/api/v1/oncall"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Who is on call, per schedule, now or at ?at=")
     def on_call(self, engine: EngineDep, at: FromQuery[str | None] = None) -> dict[str, str | None]:
@@ -93,8 +93,8 @@ class OnCallController(Controller):
 
 class ScheduleController(Controller):
     path = "/api/v1/schedules"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="On-call schedules")
     def list_schedules(self, engine: EngineDep) -> list[dict[str, Any]]:
@@ -134,8 +134,8 @@ class ScheduleController(Controller):
 
 class SilenceController(Controller):
     path = "/api/v1/silences"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Silences (?active=true: in force now)")
     def list_silences(
@@ -166,8 +166,8 @@ class SilenceController(Controller):
 
 class MaintenanceController(Controller):
     path = "/api/v1/maintenance-windows"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Maintenance windows")
     def list_windows(
@@ -197,8 +197,8 @@ class MaintenanceController(Controller):
 
 class PolicyController(Controller):
     path = "/api/v1/escalation-policies"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Escalation policies")
     def list_policies(self, engine: EngineDep) -> list[dict[str, Any]]:
@@ -222,8 +222,8 @@ class PolicyController(Controller):
 
 class ChannelController(Controller):
     path = "/api/v1/notification-channels"
-    guards = [ADMIN]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [ADMIN]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Channels (URL paths and header values hidden)")
     def list_channels(self, engine: EngineDep) -> list[dict[str, Any]]:
@@ -244,8 +244,8 @@ class ChannelController(Controller):
 
 class NotificationController(Controller):
     path = "/api/v1/notifications"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["notify"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["notify"]
 
     @get("/", sync_to_thread=True, summary="Notices and their state (sent, failed, in_doubt…)")
     def list_notifications(

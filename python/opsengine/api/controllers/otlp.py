@@ -23,8 +23,8 @@ from opsengine.api.openapi_bodies import BINARY, OBJECT, raw_body
 
 class OtlpController(Controller):
     path = "/v1"
-    guards = [OPERATOR]  # noqa: RUF012
-    tags = ["otlp"]  # noqa: RUF012
+    guards = [OPERATOR]
+    tags = ["otlp"]
 
     @post(
         "/logs",

@@ -46,8 +46,8 @@ class NewKnownError(msgspec.Struct, forbid_unknown_fields=True):
 
 class ProblemController(Controller):
     path = "/api/v1/problems"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["problems"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["problems"]
 
     @get("/", sync_to_thread=True, summary="Problems, with how many incidents each links")
     def list_problems(
@@ -103,8 +103,8 @@ class ProblemController(Controller):
 
 class KnownErrorController(Controller):
     path = "/api/v1/known-errors"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["problems"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["problems"]
 
     @get("/", sync_to_thread=True, summary="The known-error database")
     def list_known_errors(self, engine: EngineDep) -> list[dict[str, Any]]:

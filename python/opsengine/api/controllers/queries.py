@@ -16,8 +16,8 @@ from litestar.params import FromPath
 from opsengine.api.auth import VIEWER
 from opsengine.api.context import ServicesDep
 from opsengine.api.paging import rows
-from opsengine.api.readonly import run_read_only
-from opsengine.store.queries import NamedQuery, QueryError, load_queries
+from opsengine.api.user_sql import run_read_only
+from opsengine.store.named_queries import NamedQuery, QueryError, load_queries
 
 
 class QueryParamInfo(msgspec.Struct):
@@ -60,8 +60,8 @@ def _find(name: str) -> NamedQuery:
 
 class NamedQueryController(Controller):
     path = "/api/v1/queries"
-    guards = [VIEWER]  # noqa: RUF012
-    tags = ["queries"]  # noqa: RUF012
+    guards = [VIEWER]
+    tags = ["queries"]
 
     @get("/", sync_to_thread=True, summary="List the named queries and their parameters")
     def list_queries(self) -> list[QueryInfo]:

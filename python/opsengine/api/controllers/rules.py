@@ -56,7 +56,7 @@ def _info(r: Rule) -> RuleInfo:
 
 class RuleController(Controller):
     path = "/api/v1/rules"
-    tags = ["rules"]  # noqa: RUF012
+    tags = ["rules"]
 
     @get("/", guards=[VIEWER], sync_to_thread=False, summary="List the rules in force")
     def list_rules(self, engine: EngineDep, kind: FromQuery[str | None] = None) -> list[RuleInfo]:

@@ -17,7 +17,7 @@ from opsengine.api.auth import ADMIN
 from opsengine.api.context import ServicesDep
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.paging import rows
-from opsengine.api.readonly import adhoc_relation, run_read_only
+from opsengine.api.user_sql import adhoc_relation, run_read_only
 
 MAX_SQL_CHARS = 100_000
 
@@ -36,8 +36,8 @@ class SqlRows(msgspec.Struct):
 
 class SqlController(Controller):
     path = "/api/v1/sql"
-    guards = [ADMIN]  # noqa: RUF012
-    tags = ["sql"]  # noqa: RUF012
+    guards = [ADMIN]
+    tags = ["sql"]
 
     @post("/", sync_to_thread=True, status_code=200, summary="Run read-only SQL (admins)")
     def run_sql(self, data: JSONBody[SqlRequest], services: ServicesDep) -> SqlRows:

@@ -1,0 +1,21 @@
+-- name: first_response_time
+-- description: Time to first response in seconds (wall clock: first public staff reply − created_at) per period
+-- description: (of created_at, UTC), queue and priority. Tickets without a response yet are counted in 'waiting'.
+-- param: from TIMESTAMPTZ = now() - INTERVAL 30 DAY -- start of the range (inclusive, by created_at)
+-- param: to TIMESTAMPTZ = now() -- end of the range (exclusive)
+-- param: period VARCHAR = 'week' -- day | week | month
+SELECT
+    CAST(date_trunc($period, timezone('UTC', created_at)) AS DATE) AS period,
+    queue,
+    priority,
+    count(*) AS tickets,
+    count(*) FILTER (WHERE first_response_at IS NULL) AS waiting,
+    avg((epoch_us(first_response_at) - epoch_us(created_at)) / 1e6) AS mean_seconds,
+    median((epoch_us(first_response_at) - epoch_us(created_at)) / 1e6) AS median_seconds,
+    quantile_cont((epoch_us(first_response_at) - epoch_us(created_at)) / 1e6, 0.9) AS p90_seconds
+FROM tickets
+WHERE merged_into IS NULL
+  AND created_at >= $from
+  AND created_at < $to
+GROUP BY ALL
+ORDER BY period, queue, priority;
