@@ -1,5 +1,5 @@
 //! opsengine's compiled core. The engines are pure Rust modules over byte
-//! slices and Arrow arrays; `bindings` (feature `python`) is the thin PyO3
+//! slices and Arrow arrays; `python` (feature `python`) is the thin PyO3
 //! layer that exposes them as `opsengine._core`.
 
 pub mod arrow_io;
@@ -13,8 +13,4 @@ pub mod templates;
 pub mod thresholds;
 
 #[cfg(feature = "python")]
-mod bindings;
-#[cfg(feature = "python")]
-mod bindings_metrics;
-#[cfg(feature = "python")]
-mod bindings_thresholds;
+mod python;
