@@ -31,6 +31,15 @@ class Plan(TypedDict):
     always_checked_rules: list[str]
     literals: int
 
+class LogRuleSpec(TypedDict):
+    """One log rule of a ``RuleMatcher``."""
+
+    name: str
+    pattern: str
+    #: The pattern is a plain string, not a regex.
+    literal: bool
+    ignore_case: bool
+
 class RuleMatcher:
     """Log rules compiled into one matcher: literal prefilter, then per-rule confirmation.
 
@@ -38,8 +47,9 @@ class RuleMatcher:
     (the position of the rule at fault) when one rule is to blame.
     """
 
-    def __init__(self, rules: list[tuple[str, str, bool, bool]]) -> None:
-        """``rules``: (name, pattern, literal, ignore_case) in rule order."""
+    def __init__(self, rules: list[LogRuleSpec]) -> None:
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
     def __len__(self) -> int: ...
     @property
     def names(self) -> list[str]:
@@ -72,14 +82,34 @@ def parse_headers(
     year-less syslog timestamps; ``utc_offset_secs`` is the zone of timestamps without one.
     """
 
+class MinerSettings(TypedDict, total=False):
+    """Settings of a ``TemplateMiner`` (``core/src/templates/mod.rs``); a missing key takes
+    its default."""
+
+    depth: int
+    sim_threshold: float
+    max_children: int
+    max_templates: int
+    warmup_lines: int
+    mask_variables: bool
+    cache_capacity: int
+    max_line_bytes: int
+    max_tokens: int
+    protect_after: int
+    split_words: bool
+    variable_keys: list[str]
+
 class TemplateMiner:
     """A streaming, Drain-style log-template miner; ids are stable across calls and save/load."""
 
-    def __init__(self, settings_json: str | None = None) -> None:
-        """``settings_json``: a JSON object of settings (missing fields take defaults)."""
+    def __init__(self, settings: MinerSettings | None = None) -> None:
+        """Missing settings take their defaults; an unknown key or a bad value is a
+        ValueError naming the key."""
     @staticmethod
-    def default_settings_json() -> str: ...
-    def settings_json(self) -> str: ...
+    def default_settings() -> MinerSettings:
+        """The default settings, every key present."""
+    def settings(self) -> MinerSettings:
+        """This miner's settings, every key present."""
     def __len__(self) -> int:
         """Number of templates."""
     def mine(self, lines: Lines) -> pa.RecordBatch:
@@ -117,6 +147,15 @@ class MetricStats(TypedDict):
     evaluations: int
     eval_errors: int
 
+class MetricRuleSpec(TypedDict):
+    """One rule of a ``MetricEvaluator``."""
+
+    name: str
+    #: A PromQL-subset expression.
+    expr: str
+    for_seconds: float
+    keep_firing_for_seconds: float
+
 class MetricEvaluator:
     """Metric rules compiled into one streaming evaluator driven by the samples' timestamps.
 
@@ -127,12 +166,13 @@ class MetricEvaluator:
 
     def __init__(
         self,
-        rules: list[tuple[str, str, float, float]],
+        rules: list[MetricRuleSpec],
         *,
         step_seconds: float = 60.0,
         lookback_seconds: float = 300.0,
     ) -> None:
-        """``rules``: (name, expr, for_seconds, keep_firing_for_seconds) in rule order."""
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
     def __len__(self) -> int: ...
     @property
     def names(self) -> list[str]: ...
@@ -160,14 +200,22 @@ class MetricEvaluator:
     def rule_errors(self) -> list[tuple[str, str]]:
         """(rule, message) of each rule whose last evaluation failed."""
 
+class ThresholdRuleSpec(TypedDict):
+    """One rule of ``LogThresholds``: ``count`` events within ``within_seconds``."""
+
+    name: str
+    count: int
+    within_seconds: float
+
 class LogThresholds:
     """Windows of log rules with ``threshold: {count, within, by}`` (core/src/thresholds.rs):
     a key fires when ``count`` of its events fall within ``within`` (event time) and
     resolves when the count-th newest event leaves the window. ValueError for count 0 or a
     window that is not positive."""
 
-    def __init__(self, rules: list[tuple[str, int, float]]) -> None:
-        """``rules``: (name, count, within_seconds) in rule order."""
+    def __init__(self, rules: list[ThresholdRuleSpec]) -> None:
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
     def evaluate(self, rule_index: pa.Array, ts: pa.Array, key: pa.Array) -> pa.RecordBatch:
         """Feed events (``rule_index`` uint32, ``ts`` timestamp[us], ``key`` utf8; any order).
         Returns the changes: ``ts``, ``rule``, ``key``, ``state`` (firing|resolved), ``count``,

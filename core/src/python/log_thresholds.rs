@@ -5,9 +5,11 @@ use std::sync::Mutex;
 use arrow_array::Array;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 use pyo3_arrow::PyArray;
 
 use super::arrow::{batch_out, threshold_changes_batch, timestamps_us, uint32, utf8};
+use super::settings::{rule_items, ThresholdRuleSpec};
 use super::window::{self, Window};
 use crate::thresholds::{ThresholdChange, ThresholdEngine, ThresholdSpec};
 
@@ -36,16 +38,17 @@ impl Window for LogThresholds {
 
 #[pymethods]
 impl LogThresholds {
-    /// `rules`: (name, count, within_seconds) in rule order.
+    /// `rules`: `ThresholdRuleSpec` dicts in rule order.
     #[new]
-    fn new(rules: Vec<(String, usize, f64)>) -> PyResult<Self> {
-        let names = rules.iter().map(|r| r.0.clone()).collect();
+    fn new(rules: &Bound<'_, PyList>) -> PyResult<Self> {
+        let rules = rule_items::<ThresholdRuleSpec>(rules, "rules")?;
+        let names = rules.iter().map(|r| r.name.clone()).collect();
         let specs = rules
             .into_iter()
-            .map(|(name, count, within)| ThresholdSpec {
-                name,
-                count,
-                within_ms: (within * 1000.0).round() as i64,
+            .map(|r| ThresholdSpec {
+                name: r.name,
+                count: r.count,
+                within_ms: (r.within_seconds * 1000.0).round() as i64,
             })
             .collect();
         let engine = ThresholdEngine::new(specs).map_err(PyValueError::new_err)?;

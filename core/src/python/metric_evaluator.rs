@@ -4,10 +4,11 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use pyo3_arrow::input::AnyRecordBatch;
 
 use super::arrow::{batch_out, record_batches};
+use super::settings::{rule_items, MetricRuleSpec};
 use super::window::{self, Window};
 use crate::metrics::samples::alert_changes_batch;
 use crate::metrics::{AlertChange, MetricEngine, RuleSpec, Settings};
@@ -47,25 +48,27 @@ impl Window for MetricEvaluator {
 
 #[pymethods]
 impl MetricEvaluator {
-    /// `rules`: (name, expr, for_seconds, keep_firing_for_seconds) in rule order.
+    /// `rules`: `MetricRuleSpec` dicts in rule order.
     #[new]
     #[pyo3(signature = (rules, *, step_seconds = 60.0, lookback_seconds = 300.0))]
     fn new(
         py: Python<'_>,
-        rules: Vec<(String, String, f64, f64)>,
+        rules: &Bound<'_, PyList>,
         step_seconds: f64,
         lookback_seconds: f64,
     ) -> PyResult<Self> {
+        let rules = rule_items::<MetricRuleSpec>(rules, "rules")?;
         let mut specs = Vec::with_capacity(rules.len());
-        for (name, expr, for_s, keep_s) in rules {
+        for r in rules {
+            let name = r.name;
             specs.push(RuleSpec {
-                for_ms: seconds_to_ms(&format!("rule '{name}': for"), for_s)?,
+                for_ms: seconds_to_ms(&format!("rule '{name}': for"), r.for_seconds)?,
                 keep_firing_for_ms: seconds_to_ms(
                     &format!("rule '{name}': keep_firing_for"),
-                    keep_s,
+                    r.keep_firing_for_seconds,
                 )?,
                 name,
-                expr,
+                expr: r.expr,
             });
         }
         let settings = Settings {

@@ -10,6 +10,7 @@ mod log_thresholds;
 mod metric_evaluator;
 mod rule_matcher;
 mod series_ids;
+mod settings;
 mod template_miner;
 mod window;
 

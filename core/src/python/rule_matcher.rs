@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use pyo3_arrow::input::AnyArray;
 
 use super::arrow::{batch_out, text_chunks};
+use super::settings::{rule_items, LogRuleSpec};
 use crate::arrow_io;
 use crate::matcher::{self, RuleSpec};
 
@@ -19,16 +20,16 @@ pub struct RuleMatcher {
 
 #[pymethods]
 impl RuleMatcher {
-    /// Compile `rules`: a list of (name, pattern, literal, ignore_case).
+    /// Compile `rules`: a list of `LogRuleSpec` dicts in rule order.
     #[new]
-    fn new(py: Python<'_>, rules: Vec<(String, String, bool, bool)>) -> PyResult<Self> {
-        let specs: Vec<RuleSpec> = rules
+    fn new(py: Python<'_>, rules: &Bound<'_, PyList>) -> PyResult<Self> {
+        let specs: Vec<RuleSpec> = rule_items::<LogRuleSpec>(rules, "rules")?
             .into_iter()
-            .map(|(name, pattern, literal, ignore_case)| RuleSpec {
-                name,
-                pattern,
-                literal,
-                ignore_case,
+            .map(|r| RuleSpec {
+                name: r.name,
+                pattern: r.pattern,
+                literal: r.literal,
+                ignore_case: r.ignore_case,
             })
             .collect();
         let compiled = py

@@ -4,10 +4,11 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 use pyo3_arrow::input::AnyArray;
 
 use super::arrow::{batch_out, template_ids_batch, text_chunks};
+use super::settings::{miner_settings, miner_settings_dict};
 use crate::arrow_io;
 use crate::templates::{MinerSettings, TemplateMiner};
 
@@ -23,28 +24,24 @@ fn lock(m: &Mutex<TemplateMiner>) -> std::sync::MutexGuard<'_, TemplateMiner> {
 
 #[pymethods]
 impl PyTemplateMiner {
-    /// `settings_json`: a JSON object of MinerSettings fields (missing ones take defaults).
+    /// `settings`: a `MinerSettings` dict; missing keys take their defaults.
     #[new]
-    #[pyo3(signature = (settings_json = None))]
-    fn new(settings_json: Option<&str>) -> PyResult<Self> {
-        let settings: MinerSettings = match settings_json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| PyValueError::new_err(format!("template miner settings: {e}")))?,
-            None => MinerSettings::default(),
-        };
+    #[pyo3(signature = (settings = None))]
+    fn new(settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(PyTemplateMiner {
-            inner: Mutex::new(TemplateMiner::new(settings)),
+            inner: Mutex::new(TemplateMiner::new(miner_settings(settings)?)),
         })
     }
 
-    /// The default settings as a JSON object.
+    /// The default settings, every key present.
     #[staticmethod]
-    fn default_settings_json() -> String {
-        serde_json::to_string(&MinerSettings::default()).unwrap_or_default()
+    fn default_settings(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        miner_settings_dict(py, &MinerSettings::default())
     }
 
-    fn settings_json(&self) -> String {
-        serde_json::to_string(lock(&self.inner).settings()).unwrap_or_default()
+    /// This miner's settings, every key present.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        miner_settings_dict(py, lock(&self.inner).settings())
     }
 
     fn __len__(&self) -> usize {
