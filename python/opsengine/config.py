@@ -42,12 +42,17 @@ class StoreSettings:
     # History segments (logs, events) live under <data_dir>/history; "" = beside the
     # database file (ops.duckdb → ops.data).
     data_dir: str = ""
+    # `opsengine run` merges small history segments (streaming sources) this often; 0 = never.
+    compact_interval_s: int = 60
 
 
 @dataclass
 class IngestSettings:
     batch_bytes: int = 4 << 20
     threads: int = 0  # 0 = all cores
+    # Samples dated further ahead of the engine's clock are rejected; log lines get the
+    # receive time instead (future_times.py): one bad clock must not stop the rules.
+    max_future_skew: str = "10m"
 
 
 @dataclass
@@ -82,6 +87,10 @@ class SyslogSettings:
     queue_messages: int = 100_000  # bound of the receive buffer; UDP beyond it is dropped
     batch_messages: int = 10_000
     flush_ms: int = 1_000
+    # TCP: a connection silent this long is closed (senders reconnect); one address holds
+    # at most this many connections, so idle or hostile peers cannot lock others out.
+    tcp_idle_timeout_s: int = 300
+    tcp_connections_per_address: int = 32
 
 
 @dataclass

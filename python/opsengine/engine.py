@@ -25,8 +25,11 @@ import pyarrow as pa
 
 from opsengine.alerts import AlertLog
 from opsengine.alerts.log_thresholds import LogThresholdAlerts
-from opsengine.config import Settings, load_settings
+from opsengine.config import ConfigError, Settings, load_settings
+from opsengine.config_mgmt.inventory_service import InventoryService
+from opsengine.config_mgmt.service import ConfigService
 from opsengine.config_mgmt.wiring import attach_config_domain
+from opsengine.future_times import FutureTimes
 from opsengine.incidents.service import IncidentService
 from opsengine.incidents.wiring import incident_domains
 from opsengine.ingest import IngestResult, LogIngestor
@@ -39,6 +42,7 @@ from opsengine.problems.service import ProblemService
 from opsengine.rules import RuleSet, as_lines
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
+from opsengine.store.compaction import CompactionReport, compact
 from opsengine.store.maintenance import MaintenanceReport, run_maintenance
 from opsengine.store.named_queries import run_query
 from opsengine.tickets.wiring import attach_service_desk
@@ -82,6 +86,9 @@ class Engine:
     #: While this process holds the file, ``opsengine sql``/``query`` read through it.
     channel: AdminChannel | None
 
+    config: ConfigService  # tracked configuration, drift, audit (config_mgmt/service.py)
+    inventory: InventoryService  # software and hardware per host, version policies
+
     def __init__(
         self,
         db_path: str | Path | None = None,
@@ -101,6 +108,11 @@ class Engine:
                 RuleSet.from_yaml(self.settings.rules) if self.settings.rules else RuleSet.default()
             )
         self.rules = rules
+        try:
+            # Times from outside are judged against this engine's clock (future_times.py).
+            self.future = FutureTimes(self.settings.ingest.max_future_skew)
+        except ValueError as e:
+            raise ConfigError(f"ingest.max_future_skew: {e}") from None
         templates = None
         if self.settings.templates.enabled:
             templates = LogTemplates(
@@ -114,6 +126,7 @@ class Engine:
             threads=self.settings.ingest.threads,
             templates=templates,
             block_bytes=self.settings.ingest.batch_bytes,
+            future=self.future,
         )
         # Every producer of alerts publishes here; incidents and notifications subscribe.
         self.alerts = AlertLog(self.store)
@@ -127,7 +140,7 @@ class Engine:
         attach_service_desk(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
-            self.store, self.alerts, rules, self.settings.metric_rules
+            self.store, self.alerts, rules, self.settings.metric_rules, self.future
         )
         # Events of `threshold:` log rules → windows in the core → self.alerts (source log).
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
@@ -223,6 +236,10 @@ class Engine:
         self.metrics.reload_rules(rules)
         self.log_thresholds = LogThresholdAlerts(self.store, self.alerts, rules)
         self.rules = rules
+
+    def compact_history(self) -> CompactionReport:
+        """Merge small ``logs``/``events`` segments (streaming sources) into larger ones."""
+        return compact(self.store)
 
     def maintenance(self, now: datetime | None = None) -> MaintenanceReport:
         """Roll up metrics and apply retention (``[retention]``); ``now`` for replays."""

@@ -296,14 +296,14 @@ def test_a_bad_alertmanager_payload_is_refused(api):
 
 def test_small_requests_waiting_together_are_stored_in_one_transaction(tmp_path):
     with running_api(tmp_path, api_settings(ingest_workers=1)) as api:
-        from opsengine.api.controllers.ingest import _store_logs
+        from opsengine.api.controllers.ingest import store_logs
         from opsengine.api.ingest_formats import text_lines
 
         release = threading.Event()
         api.services.queue.submit(release.wait)  # hold the worker so the next two wait
         futures = [
             api.services.queue.submit_mergeable(
-                "logs", lambda b: _store_logs(api.services, b), (text_lines(body), "s", None)
+                "logs", lambda b: store_logs(api.services, b), (text_lines(body), "s", None)
             )
             for body in (b"a1\na2\n", b"b1\n")
         ]

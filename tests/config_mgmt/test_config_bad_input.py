@@ -91,6 +91,9 @@ def test_a_file_over_the_size_limit_is_refused_and_recorded(tmp_path, ok_file):
         assert files["huge.log"]["hash"] is None and files["huge.log"]["size"] == 104857600
         assert files["ok.conf"]["hash"] is not None
         assert engine.query("SELECT count(*) AS n FROM config_blobs").to_pylist() == [{"n": 1}]
+        # Growing further is the same refusal, not a new version every snapshot.
+        os.truncate(huge, 101 * 1024 * 1024)
+        assert [r["changed"] for r in engine.config.snapshot()] == [False]
 
 
 def test_the_size_limit_is_a_setting(tmp_path, ok_file):
@@ -141,5 +144,7 @@ def test_unknown_items_and_versions_are_errors_naming_them(tmp_path, ok_file):
         engine.config.snapshot()
         with pytest.raises(ItemNotFound, match=r"from: no such version 7 of 'sshd' \(prod\)"):
             engine.config.diff("sshd", "prod", from_version=7)
+        with pytest.raises(ConfigMgmtError, match=r"paths: 'etc/ok\.conf' is not an absolute path"):
+            engine.config.track("x", ["etc/ok.conf"], env="prod")
         with pytest.raises(ConfigMgmtError, match="severity: expected one of"):
             engine.config.track("x", [str(ok_file)], env="prod", severity="urgent")

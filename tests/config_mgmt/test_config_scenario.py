@@ -237,3 +237,21 @@ def test_a_bad_config_item_in_opsengine_toml_names_its_place(tmp_path):
     toml.write_text('[[config.item]]\nname = "app"\npaths = []\nenv = "prod"\n')
     with pytest.raises(ConfigError, match=r"\[\[config.item\]\] #1.paths: expected one or more"):
         Engine(tmp_path / "ops.duckdb", load_settings(toml, env={}), admin_channel=False)
+
+
+def test_drift_that_returns_after_it_was_resolved_opens_a_new_alert(tmp_path):
+    conf = tmp_path / "app.yaml"
+    conf.write_text("a: 1\n")
+    with Engine(tmp_path / "ops.duckdb", Settings(), admin_channel=False) as engine:
+        engine.config.track("app", [str(conf)], env="prod")
+        engine.config.snapshot()
+        engine.config.approve("app", actor="ann")
+        conf.write_text("a: 2\n")
+        engine.config.snapshot()
+        engine.config.approve("app", actor="ann")  # v2 approved: resolved
+        engine.config.approve("app", version=1, actor="ann")  # back to v1: v2 drifts again
+        states = [a["state"] for a in _config_alerts(engine)]
+        assert sorted(states) == ["firing", "resolved"]
+        # Within the flap window the incident it resolved reopens (incidents/correlation.py).
+        [incident] = engine.incidents.list()
+        assert incident["state"] == "triggered"

@@ -315,7 +315,12 @@ def test_channel_listings_and_delivery_errors_never_show_url_secrets(tmp_path):
     port = free_port()  # nothing listens: the send fails and the error is recorded
     with engine_with(tmp_path, attempts=1) as e:
         e.notify.outbox.set_channel(
-            "hook", "webhook", {"url": f"http://bot:s3cret@127.0.0.1:{port}?token=t0ken"}
+            "hook",
+            "webhook",
+            {
+                "url": f"http://127.0.0.1:{port}/hooks/s3cret?token=t0ken",
+                "headers": {"Authorization": "Bearer bot:b3arer"},
+            },
         )
         shown = e.notify.outbox.channels()[0]["config"]["url"]
         assert shown == f"http://127.0.0.1:{port}/…"
@@ -324,7 +329,7 @@ def test_channel_listings_and_delivery_errors_never_show_url_secrets(tmp_path):
         [n] = e.notify.outbox.notifications()
         assert n["state"] == "failed" and n["last_error"].startswith(f"127.0.0.1:{port}: ")
         timeline = json.dumps([ev["detail"] for ev in e.incidents.timeline(1)])
-        for secret in ("s3cret", "t0ken", "bot:"):
+        for secret in ("s3cret", "t0ken", "bot:", "b3arer"):
             assert secret not in n["last_error"] and secret not in timeline
 
 

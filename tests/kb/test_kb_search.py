@@ -214,7 +214,7 @@ def test_index_is_rebuilt_from_the_store_when_missing(tmp_path):
     with Engine(tmp_path / "ops.duckdb", admin_channel=False) as engine:
         engine.kb.create(title="Reset your VPN password", body="portal", state="published",
                          actor="t")  # fmt: skip
-    shutil.rmtree(tmp_path / "ops.duckdb.data" / "kb-index")
+    shutil.rmtree(tmp_path / "ops.data" / "kb-index")
     with Engine(tmp_path / "ops.duckdb", admin_channel=False) as engine:
         assert [h["id"] for h in engine.kb.search("password")["hits"]] == [1]
 

@@ -309,7 +309,7 @@ def test_read_only_statements_pass(sql):
         ("DROP TABLE logs", "DROP statements"),
         ("SET threads = 1", "SET statements"),
         ("CHECKPOINT", "CALL statements"),
-        ("INSTALL httpfs", "LOAD statements"),
+        ("INSTALL httpfs", "INSTALL statements"),
         ("EXPORT DATABASE 'x'", "EXPORT statements"),
         ("EXPLAIN ANALYZE INSERT INTO logs VALUES (1)", "EXPLAIN INSERT is not read-only"),
         ("PRAGMA import_database('x')", "PRAGMA import_database is not an introspection pragma"),

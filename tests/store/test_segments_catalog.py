@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from history_rows import t
 from opsengine import Engine
 from opsengine.config import RetentionSettings, Settings
 from opsengine.store import Store
 from opsengine.store.maintenance import apply_retention
-from segment_files import numbered_log, segment_files
+
+from tests.support.history_rows import t
+from tests.support.segment_files import numbered_log, segment_files
 
 LINES = 6_000
 

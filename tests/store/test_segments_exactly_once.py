@@ -11,11 +11,12 @@ import sys
 import time
 
 import pytest
-from history_rows import run_cli, subprocess_env
 from opsengine import Engine
 from opsengine.config import Settings
 from opsengine.store import Store, StoreError
-from segment_files import numbered_log, segment_files, stored_seqs
+
+from tests.support.history_rows import run_cli, subprocess_env
+from tests.support.segment_files import numbered_log, segment_files, stored_seqs
 
 LINES = 60_000
 

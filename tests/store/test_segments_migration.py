@@ -13,9 +13,10 @@ from pathlib import Path
 import duckdb
 import opsengine
 import pytest
-from conftest import LOGHUB, needs_loghub
-from history_rows import run_cli, subprocess_env
 from opsengine.store import Store
+
+from tests.support.history_rows import run_cli, subprocess_env
+from tests.support.loghub import LOGHUB, needs_loghub
 
 #: The last commit whose store kept logs and events as DuckDB tables.
 RELEASE_BEFORE_SEGMENTS = "f6df998"

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from opsengine.alerts.changes import ALERT_CHANGES
 from opsengine.store import Store
-from opsengine.store.reads import Where, query_rows
+from opsengine.store.rows import Where, query_rows
 
 log = logging.getLogger(__name__)
 

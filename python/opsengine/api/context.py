@@ -83,9 +83,17 @@ def build_services(engine: Engine, settings: Settings | None = None) -> ApiServi
                 "Alert subscriber calls that raised",
                 float(sum(engine.alerts.subscriber_errors.values())),
             ),
+            "opsengine_future_samples_rejected": (
+                "Metric samples rejected: dated past the engine clock plus the tolerated skew",
+                float(engine.future.samples_rejected),
+            ),
+            "opsengine_future_log_times_clamped": (
+                "Log lines dated past the engine clock plus the skew, given the receive time",
+                float(engine.future.log_times_clamped),
+            ),
         }
     )
-    return ApiServices(
+    services = ApiServices(
         engine=engine,
         settings=settings,
         keys=KeyStore(engine.store),
@@ -94,6 +102,8 @@ def build_services(engine: Engine, settings: Settings | None = None) -> ApiServi
         metrics=metrics,
         limiter=RateLimiter(api.rate_limit),
     )
+    services.health_checks["future_times"] = engine.future.health
+    return services
 
 
 # What handler parameters are annotated with: ``engine: EngineDep``, ``services: ServicesDep``.

@@ -196,7 +196,11 @@ def _http_exception(request: Request, exc: HTTPException) -> Response:
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="opsengine"')
     if status == 413:
-        detail = f"request body too large: {detail}"
+        services = getattr(request.app.state, "services", None)
+        limit = getattr(getattr(services, "api", None), "max_body_bytes", None)
+        detail = "request body too large" + (
+            f": at most {limit} bytes are accepted (api.max_body_bytes)" if limit else ""
+        )
     return problem_response(request, status, detail, headers=headers)
 
 
@@ -219,6 +223,17 @@ def _store_error(request: Request, exc: StoreError) -> Response:
     return problem_response(request, 503, f"the store failed: {exc}", headers={"Retry-After": "5"})
 
 
+def _too_deep(request: Request, exc: RecursionError) -> Response:
+    # A parser that recursed per level of its input (the ingest decoders measure nesting
+    # first; this covers every other body): the client's input, not a server fault.
+    return problem_response(
+        request,
+        400,
+        "the input nests too deeply to be read",
+        errors=[FieldError("body", "too deep")],
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     ref = secrets.token_hex(6)
     log.exception("unhandled error on %s %s (ref %s)", request.method, request.url.path, ref)
@@ -239,5 +254,6 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         SqlFailed: _domain_error(422),
         IngestError: _domain_error(422),
         StoreError: _store_error,
+        RecursionError: _too_deep,
         Exception: _unexpected,
     }

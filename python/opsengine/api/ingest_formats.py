@@ -2,7 +2,8 @@
 
 Log bodies become Arrow string arrays without a Python step per line: the body is viewed
 as one Arrow binary value, validated as UTF-8 by Arrow's cast, and split on newlines by
-Arrow. NDJSON goes through Arrow's JSON reader, Arrow IPC streams are read as they are.
+Arrow. NDJSON goes through Arrow's JSON reader once its nesting is measured (a reader
+that recurses per level must never see a deep body), Arrow IPC streams are read as they are.
 Each decoder checks the whole body before anything is stored, so a bad byte on the last
 line rejects the request and stores nothing; errors name the line, record or field.
 """
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from opsengine.api.errors import ApiError, FieldError
+from opsengine.json_nesting import JsonNestingError, check_nesting
 
 TEXT = "text"
 NDJSON = "ndjson"
@@ -119,6 +121,7 @@ def ndjson_records(body: bytes) -> DecodedLogs:
     if not body.strip():
         return DecodedLogs([])
     utf8_text(body)  # Arrow's JSON reader would replace bad bytes silently; refuse them here
+    bounded_nesting(body)  # Arrow's reader recurses per level: deep input overflows the stack
     try:
         table = pa_json.read_json(
             io.BytesIO(body), read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(body)))
@@ -178,10 +181,11 @@ def _log_records(table: pa.Table, path: str) -> DecodedLogs:
         if name in table.column_names:
             t = table.schema.field(name).type
             if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+                got = str(t) if len(str(t)) <= 60 else f"{str(t)[:57]}..."
                 raise ApiError(
                     422,
-                    f"field {name} must be a string, got {t}; nothing was stored",
-                    errors=[FieldError(place(name), f"expected string, got {t}")],
+                    f"field {name} must be a string, got {got}; nothing was stored",
+                    errors=[FieldError(place(name), f"expected string, got {got}")],
                 )
     table = table.cast(
         pa.schema([pa.field(c, pa.string()) for c in table.column_names]), safe=True
@@ -253,6 +257,7 @@ def metric_samples(body: bytes, kind: str, now: datetime, host: str | None) -> p
         if kind == PROMETHEUS:
             return parse_prometheus(utf8_bytes(body), default_ts=now, host=host, source="body")
         if kind == JSON:
+            bounded_nesting(body)
             return parse_json_samples(utf8_bytes(body), default_ts=now, host=host, source="body")
         return conform(read_arrow_stream(body), source="body", host=host)
     except MetricFormatError as e:
@@ -288,8 +293,19 @@ def utf8_bytes(body: bytes) -> bytes:
 
 
 # -- shared --------------------------------------------------------------------
+def bounded_nesting(body: bytes) -> None:
+    """400 when a JSON body nests deeper than any record does (before a parser recurses)."""
+    try:
+        check_nesting(body)
+    except JsonNestingError as e:
+        raise ApiError(
+            400, f"{e}; nothing was stored", errors=[FieldError("body", str(e))]
+        ) from None
+
+
 def decode_json(body: bytes, type_: Any) -> Any:
     """Decode and validate JSON; malformed is 400, wrong shape 422, both with the JSON path."""
+    bounded_nesting(body)
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as e:

@@ -36,11 +36,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.ingest_formats import DecodedLogs, LogGroup
-from opsengine.metrics.formats import METRICS_SCHEMA
+from opsengine.json_nesting import JsonNestingError, check_nesting
+from opsengine.metrics.formats import METRICS_SCHEMA, is_metric_name
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 OTLP_TYPES = {PROTOBUF: PROTOBUF, JSON: JSON}
+_POINT_KINDS = ("gauge", "sum", "histogram", "summary")
 _HEX_ID_KEYS = frozenset({"traceId", "spanId"})  # hex in OTLP/JSON, base64 in proto3 JSON
 
 
@@ -86,12 +88,19 @@ def _parse(body: bytes, kind: str, message: Any) -> Any:
         if kind == PROTOBUF:
             message.ParseFromString(body)
         else:
+            check_nesting(body)  # json.loads and ParseDict recurse per level
             data = json.loads(body)
             if not isinstance(data, dict):
                 raise json_format.ParseError("the JSON body must be an object")
             _ids_to_base64(data)
             json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (DecodeError, UnicodeDecodeError, json.JSONDecodeError, json_format.ParseError) as e:
+    except (
+        DecodeError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        json_format.ParseError,
+        JsonNestingError,
+    ) as e:
         raise ApiError(
             400,
             f"not a valid OTLP {type(message).__name__} ({kind}): {e}; nothing was stored",
@@ -180,6 +189,9 @@ def otlp_metrics(body: bytes, kind: str) -> tuple[pa.Table, dict[str, int]]:
         rows["labels"].append(list({**labels, **_attributes(point.attributes)}.items()))
         rows["value"].append(value)
 
+    def refuse(reason: str, points: int) -> None:
+        rejected[reason] = rejected.get(reason, 0) + points
+
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
         host = resource.get("host.name")
@@ -187,6 +199,10 @@ def otlp_metrics(body: bytes, kind: str) -> tuple[pa.Table, dict[str, int]]:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 data = metric.WhichOneof("data")
+                if data in _POINT_KINDS and not is_metric_name(metric.name):
+                    # As /api/v1/ingest/metrics: the name is refused, never stored.
+                    refuse("invalid metric name", len(getattr(metric, data).data_points))
+                    continue
                 if data in ("gauge", "sum"):
                     for p in getattr(metric, data).data_points:
                         v = p.as_double if p.WhichOneof("value") == "as_double" else p.as_int
@@ -196,8 +212,7 @@ def otlp_metrics(body: bytes, kind: str) -> tuple[pa.Table, dict[str, int]]:
                         add(f"{metric.name}_count", p, float(p.count), host, labels)
                         add(f"{metric.name}_sum", p, float(p.sum), host, labels)
                 else:
-                    reason = f"unsupported metric type {data}"
-                    rejected[reason] = rejected.get(reason, 0) + 1
+                    refuse(f"unsupported metric type {data}", 1)
     return pa.table(rows, schema=METRICS_SCHEMA), rejected
 
 

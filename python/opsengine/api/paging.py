@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import date, datetime
 from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.store.param_values import convert_param_value
@@ -75,8 +77,31 @@ def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | No
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Arrow rows as JSON-ready dicts (maps become objects; times stay datetimes for msgspec)."""
-    return table.to_pylist(maps_as_pydicts="lossy")
+    """Arrow rows as JSON-ready dicts (maps become objects; times stay datetimes for msgspec;
+    NaN and ±Inf become the strings "NaN", "+Inf", "-Inf")."""
+    out = table.to_pylist(maps_as_pydicts="lossy")
+    special = [
+        name
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_floating(column.type)
+        and column.length() > column.null_count
+        and not pc.all(pc.is_finite(column)).as_py()
+    ]
+    for r in out:
+        for name in special:
+            r[name] = json_number(r[name])
+    return out
+
+
+def json_number(value: Any) -> Any:
+    """``value``, or for a non-finite float the string Prometheus' API uses for it.
+
+    JSON has no NaN or infinity; encoders write ``null``, which a client cannot tell from
+    SQL NULL, so they are spelt as strings instead.
+    """
+    if type(value) is float and not math.isfinite(value):
+        return "NaN" if value != value else "+Inf" if value > 0 else "-Inf"
+    return value
 
 
 class Page(msgspec.Struct):

@@ -93,7 +93,7 @@ with Store(db, read_only=True) as store:
     pq.write_table(events, scratch + "/events.parquet", compression="zstd")
     bare = time.perf_counter() - t0
     named = {}
-    from opsengine.store.queries import load_queries, run_query
+    from opsengine.store.named_queries import load_queries, run_query
     queries = load_queries()
     params = {"from": "2000-01-01", "to": "2030-01-01"}
     for name, extra in [("error_rate", {}), ("log_volume", {}), ("top_rules", {}),

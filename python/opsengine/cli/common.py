@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from opsengine.alerts import AlertLog
     from opsengine.config import Settings
+    from opsengine.config_mgmt.inventory_service import InventoryService
+    from opsengine.config_mgmt.service import ConfigService
     from opsengine.engine import Engine
     from opsengine.incidents.service import IncidentService
     from opsengine.kb.service import KnowledgeBase
@@ -126,9 +128,10 @@ def open_store(
 
 
 class Domains:
-    """The store with the incident-side services and the service desk, without the rest of
-    the engine (no rules, sources or admin channel): what the incident, ticket and kb
-    commands act on. Resolving an incident here solves its linked tickets, as in the engine."""
+    """The store with the incident-side services, the service desk and configuration
+    management, without the rest of the engine (no rules, sources or admin channel): what
+    the incident, ticket, kb, config and inventory commands act on. Resolving an incident
+    here solves its linked tickets, as in the engine."""
 
     alerts: AlertLog
     incidents: IncidentService
@@ -136,9 +139,13 @@ class Domains:
     notify: NotificationService
     tickets: TicketService
     kb: KnowledgeBase
+    config: ConfigService
+    inventory: InventoryService
 
     def __init__(self, args: argparse.Namespace, *, while_running: str) -> None:
         from opsengine.alerts import AlertLog
+        from opsengine.config import ConfigError
+        from opsengine.config_mgmt.wiring import attach_config_domain
         from opsengine.incidents.wiring import incident_domains
         from opsengine.tickets.wiring import attach_service_desk
 
@@ -149,6 +156,11 @@ class Domains:
             self.store, self.alerts, self.settings.incidents
         )
         attach_service_desk(self)
+        try:  # engine.config, engine.inventory: drift alerts, config changes in reviews
+            attach_config_domain(self)
+        except ConfigError as e:
+            self.store.close()
+            raise CliError(e, EXIT_BAD_INPUT) from e
 
     def close(self) -> None:
         self.store.close()

@@ -94,7 +94,7 @@ def _incidents_create(d: Domains, args: argparse.Namespace) -> None:
 def _incidents_review(d: Domains, args: argparse.Namespace) -> None:
     from opsengine.incidents.review import render_markdown
 
-    review = d.incidents.review(args.id, margin=args.margin)
+    review = d.incidents.review(args.id, margin=args.margin, changes_before=args.changes_before)
     if args.json:
         print_records(review, args)
     else:
@@ -302,6 +302,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = _cmd(isub, "review", _incidents_review, "post-incident review (Markdown)", json_out=True)
     p.add_argument("id", type=int)
     p.add_argument("--margin", default="30m", help="window before and after (default 30m)")
+    p.add_argument("--changes-before", default="24h",
+                   help="list configuration changes this long before detection (default 24h)")  # fmt: skip
     p = _cmd(isub, "kpis", _kpis, "MTTD, MTTA, MTTR, counts and uptime over a range", json_out=True)
     p.add_argument("--from", dest="start", help="default -30d (relative: --from=-7d)")
     p.add_argument("--to", dest="end", help="default now")

@@ -14,6 +14,7 @@ import grp
 import hashlib
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 #: Files per item at most (a glob or directory naming more is cut, with an error row).
 MAX_FILES = 1_000
 _SNIFF = 8192
+_SIZE = re.compile(r"^\d+ bytes|(?<=: )\d+ bytes")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,10 @@ class FileState:
     error: str | None = None
 
     def identity(self) -> str:
-        """What makes two snapshots of this file the same (never mtime: a touch is no change)."""
-        return f"{self.path}\0{self.hash}\0{self.mode}\0{self.owner}\0{self.error}"
+        """What makes two snapshots of this file the same (never mtime: a touch is no change;
+        nor the size in a refusal: a growing file over the limit is still the same refusal)."""
+        error = _SIZE.sub("N bytes", self.error) if self.error else None
+        return f"{self.path}\0{self.hash}\0{self.mode}\0{self.owner}\0{error}"
 
 
 def _owner(st: os.stat_result) -> str:
@@ -112,7 +116,7 @@ def expand(patterns: list[str]) -> tuple[list[str], list[FileState]]:
                 errors.append(FileState(pattern, error=f"{pattern}: no file matches"))
             found.extend(files)
         elif os.path.isdir(pattern):
-            for root, dirs, names in os.walk(pattern):
+            for root, dirs, names in os.walk(pattern, onerror=_walk_errors(errors)):
                 dirs.sort()
                 found.extend(os.path.join(root, n) for n in sorted(names))
         else:
@@ -126,6 +130,16 @@ def expand(patterns: list[str]) -> tuple[list[str], list[FileState]]:
         )
         unique = unique[:MAX_FILES]
     return unique, errors
+
+
+def _walk_errors(errors: list[FileState]):
+    """An ``os.walk`` error handler recording a folder it cannot read."""
+
+    def record(e: OSError) -> None:
+        where = e.filename or "?"
+        errors.append(FileState(where, error=f"{where}: {_why(e)}"))
+
+    return record
 
 
 def read_item(patterns: list[str], max_bytes: int) -> list[FileState]:

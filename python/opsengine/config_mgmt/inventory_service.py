@@ -317,7 +317,8 @@ class InventoryService:
             self.store,
             "SELECT version FROM inventory_items WHERE host = ? AND kind = ? "
             "AND (name = ? OR name LIKE ?) ORDER BY name",
-            [host, policy.kind, policy.package, policy.package.replace("_", "\\_") + ":%"],
+            # Debian names have no '_' or '%'; python ones are PEP 503 names: no LIKE escapes needed.
+            [host, policy.kind, policy.package, policy.package + ":%"],
         )
         return [r["version"] for r in rows if r["version"]]
 

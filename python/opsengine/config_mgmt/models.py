@@ -80,6 +80,9 @@ class ConfigItem:
             or not all(isinstance(p, str) and p.strip() for p in self.paths)
         ):
             raise ConfigMgmtError(f"{where}paths: expected one or more paths or globs")
+        relative = [p for p in self.paths if not p.startswith("/")]
+        if relative:
+            raise ConfigMgmtError(f"{where}paths: {relative[0]!r} is not an absolute path")
         if not all(isinstance(k, str) and k.strip() for k in self.vary):
             raise ConfigMgmtError(f"{where}vary: expected a list of keys")
         if self.host is not None and (not isinstance(self.host, str) or not self.host.strip()):

@@ -21,7 +21,7 @@ _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt
         "==": operator.eq, "=": operator.eq, "!=": operator.ne}  # fmt: skip
 _EXPR = re.compile(
     r"^\s*(?:(?P<eco>[a-z]+):)?(?P<name>[A-Za-z0-9][A-Za-z0-9+._-]*)\s*"
-    r"(?P<op>>=|<=|==|!=|>|<|=)\s*(?P<version>\S+)\s*$"
+    r"(?P<op>>=|<=|==|!=|>|<|=)\s*(?P<version>[^\s<>=!]\S*)\s*$"
 )
 _DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 

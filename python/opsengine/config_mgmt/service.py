@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 MAX_DIFF_CHARS = 256 * 1024  # a stored diff is clipped here; the versions keep everything
 _ALERT_RULES = (DRIFT_RULE, UNAPPROVED_RULE)
+_PHRASES = {
+    "baseline": lambda f: f"drifted from its approved baseline {f['against']}",
+    "cross_env": lambda f: f"differs from {f['against']}",
+    "unapproved": lambda f: "changed without an approved baseline",
+}
 
 
 def _now() -> datetime:
@@ -53,7 +58,7 @@ class ConfigService:
         self.alerts = alerts  # opsengine.alerts.AlertLog
         self.settings = settings  # opsengine.config.ConfigSettings
         self._lock = threading.RLock()  # one snapshot/approval at a time
-        #: Called with (action, detail, actor) for approvals: the audit log (api/audit.py).
+        #: Called with (action, detail, actor) for approvals: the audit log (access/audit.py).
         self.audit_sink: Callable[[str, str, str], None] | None = None
         self._redactor: Redactor | None = None
 
@@ -499,13 +504,13 @@ class ConfigService:
                     ts=now, rule=f["rule"], state="firing", active_since=f["since"],
                     fired_at=now, labels=labels, severity=f["severity"], category="config",
                     source="config",
-                    annotations={"summary": f"config {f['item']} ({f['env']}): {f['kind']}",
+                    annotations={"summary": f"config {f['item']} ({f['env']}) {_PHRASES[f['kind']](f)}",
                                  "description": f["detail"]},
                 )  # fmt: skip
                 held = want.get(change.fingerprint)
                 if held is not None:
                     held.annotations["description"] += "; " + f["detail"]
-                    held.annotations["summary"] += f", {f['kind']}"
+                    held.annotations["summary"] += f"; {_PHRASES[f['kind']](f)}"
                     held.active_since = min(held.active_since, change.active_since)
                 else:
                     want[change.fingerprint] = change
@@ -514,6 +519,10 @@ class ConfigService:
             for fp, c in want.items():
                 held = firing.get(fp)
                 if held is None:
+                    if self._ended(fp, c.active_since):
+                        # That instance was resolved (approved, then approved away again):
+                        # this is a new one, from now.
+                        c.active_since = now
                     out.append(c)
                 elif held["annotations"] != c.annotations:  # other reasons now: say so
                     c.active_since, c.fired_at = held["active_since"], held["fired_at"]
@@ -534,6 +543,14 @@ class ConfigService:
             if out:
                 self.alerts.publish(changes_table(out))
             return len(out)
+
+    def _ended(self, fingerprint: str, active_since: datetime) -> bool:
+        rows = query_dicts(
+            self.store,
+            "SELECT 1 AS x FROM alerts WHERE fingerprint = ? AND active_since = ?",
+            [fingerprint, active_since],
+        )
+        return bool(rows)
 
     def _firing(self) -> dict[str, dict[str, Any]]:
         rows = query_dicts(

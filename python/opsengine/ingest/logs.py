@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
+from opsengine.future_times import FutureTimes
 from opsengine.ingest.log_templates import LogTemplates, MinedTemplates
 from opsengine.ingest.reading import (
     BLOCK_BYTES,
@@ -177,10 +178,13 @@ class LogIngestor:
         threads: int = 0,
         templates: LogTemplates | None = None,
         block_bytes: int = BLOCK_BYTES,
+        future: FutureTimes | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
         self.block_bytes = block_bytes
+        # Event times past the engine's clock plus the tolerated skew become receive times.
+        self.future = future or FutureTimes()
         # Template mining (logs.template_id, log_templates, kind: new_template); None: off.
         self.templates = templates
         self._reload_lock = threading.Lock()
@@ -279,6 +283,10 @@ class LogIngestor:
         lines, headers, matches = batch.lines, batch.headers, batch.matches
         n = len(lines)
         now = datetime.now(UTC)
+        parsed_ts = headers.column("ts")
+        ts = self.future.clamp_log_times(parsed_ts, now)
+        if ts is not parsed_ts:
+            headers = headers.set_column(headers.schema.get_field_index("ts"), "ts", ts)
         # --host names the machine the lines came from; it wins over a parsed host.
         host_col = _constant(host, n, pa.string()) if host else headers.column("host")
         if sender_hosts is not None and not host:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.store import Store
-from opsengine.store.reads import Where, query_rows
+from opsengine.store.rows import Where, query_rows
 
 LOG_COLUMNS = "id, ts, ingested_at, host, source, app, pid, level, message, raw, template_id"
 EVENT_COLUMNS = "ts, host, source, rule, severity, category, fields, log_id"

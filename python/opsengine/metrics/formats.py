@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsengine import _core
+from opsengine.json_nesting import JsonNestingError, check_nesting
 
 _TS = pa.timestamp("us", tz="UTC")
 _MAP = pa.map_(pa.string(), pa.string())
@@ -54,8 +55,11 @@ METRICS_SCHEMA = pa.schema(
 MAX_LABELS = 64
 #: Longest JSON line read, in bytes.
 MAX_LINE_BYTES = 1 << 20
-_METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+METRIC_NAME_PATTERN = r"^[A-Za-z_:][A-Za-z0-9_:]*$"
+_METRIC_NAME = re.compile(METRIC_NAME_PATTERN)
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Seconds since the epoch of 9999-12-31T23:59:59Z: a timestamp column holds no later time.
+_MAX_EPOCH_S = 253_402_300_799
 _SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}
 
 
@@ -73,6 +77,8 @@ def _ts_us(value: datetime | float | int | None, what: str) -> int:
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MetricFormatError(f"{what}: expected a datetime or seconds since the epoch")
+    if not -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S:
+        raise MetricFormatError(f"{what}: {value!r} seconds since the epoch is past the year 9999")
     return round(value * 1_000_000)
 
 
@@ -145,6 +151,10 @@ def _json_ts(value: Any, place: str, default_us: int) -> int:
         raise MetricFormatError(
             f"{place}: field 'ts': expected ISO-8601 text or seconds since the epoch"
         )
+    if not -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S:
+        raise MetricFormatError(
+            f"{place}: field 'ts': {value!r} seconds since the epoch is past the year 9999"
+        )
     return round(value * 1_000_000)
 
 
@@ -203,6 +213,10 @@ def parse_json_samples(
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8", errors="strict")
     default_us = _ts_us(default_ts, "default_ts")
+    try:
+        check_nesting(text)  # json.loads recurses per level
+    except JsonNestingError as e:
+        raise MetricFormatError(f"{source}: {e}") from None
     rows: list[tuple] = []
     stripped = text.lstrip()
     items = None
@@ -292,7 +306,20 @@ def conform(table: pa.Table, *, source: str = "<table>", host: str | None = None
         nulls = columns[name].null_count
         if nulls:
             raise MetricFormatError(f"{source}: column '{name}': {nulls} null value(s)")
+    if n:
+        bad = pc.invert(pc.match_substring_regex(columns["name"], METRIC_NAME_PATTERN))
+        if pc.any(bad).as_py():
+            first = columns["name"].filter(bad)[0].as_py()
+            raise MetricFormatError(
+                f"{source}: column 'name': {first[:80]!r} is not a metric name "
+                "([a-zA-Z_:][a-zA-Z0-9_:]*)"
+            )
     return pa.Table.from_pydict(columns, schema=METRICS_SCHEMA)
+
+
+def is_metric_name(name: str) -> bool:
+    """A Prometheus metric name: what every ingest path accepts."""
+    return bool(_METRIC_NAME.match(name))
 
 
 def read_arrow(path: str | Path, *, host: str | None = None) -> pa.Table:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from opsengine.store import Store
-from opsengine.store.reads import Where, query_rows
+from opsengine.store.rows import Where, query_rows
 
 
 @dataclass

@@ -4,6 +4,11 @@ A channel is stored without secrets: an SMTP password is read at send time from 
 environment variable the channel names (``password_env``), and listings show webhook URLs
 only up to their host, since Slack-style URLs carry their token in the path.
 
+Webhook secrets (header values, the URL's path and query) are checked when a channel is
+saved — no control characters, no spaces, no ``user:pass@`` — so that no send fails with
+an error quoting them; and every error that reaches a listing or the log goes through
+:func:`scrub`, which replaces each secret of the channel by ``…`` all the same.
+
 :func:`render` turns an incident notice into the channel's payload (stored with the
 notification before the first try, so every retry sends the same bytes); :func:`send`
 delivers it and raises :class:`DeliveryError` on any failure.
@@ -11,8 +16,10 @@ delivers it and raises :class:`DeliveryError` on any failure.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import smtplib
 import urllib.error
 import urllib.request
@@ -24,6 +31,15 @@ from urllib.parse import urlsplit
 KINDS = ("webhook", "slack", "email")
 MAX_RESPONSE = 64 * 1024
 _PRIORITY_COLOURS = {"P1": "#d00000", "P2": "#e85d04", "P3": "#f48c06", "P4": "#3a86ff"}
+
+
+# RFC 9110 field names are tokens; values are visible ASCII, spaces, tabs and obs-text.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f]")
+# Secrets shorter than this are not searched for (they would blank common words).
+_MIN_SECRET = 4
+_URL = re.compile(r"(?i)\bhttps?://[^\s'\"<>]+")
 
 
 class ChannelError(ValueError):
@@ -41,15 +57,23 @@ def validate_config(name: str, kind: str, config: dict[str, Any]) -> dict[str, A
     if not isinstance(config, dict):
         raise ChannelError(f"channel {name}: config must be a mapping")
     if kind in ("webhook", "slack"):
-        url = config.get("url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ChannelError(f"channel {name}: config.url must be an http(s) URL")
+        _check_url(name, config.get("url"))
         headers = config.get("headers", {})
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise ChannelError(f"channel {name}: config.headers must map names to strings")
+        for header, value in headers.items():
+            if not _HEADER_NAME.match(header):
+                raise ChannelError(
+                    f"channel {name}: config.headers: {_printable(header)!r} is not a header name"
+                )
+            if _BAD_HEADER_VALUE.search(value) or value != value.strip():
+                # The value is a secret: named by its header, never quoted.
+                raise ChannelError(
+                    f"channel {name}: config.headers.{header}: the value holds a line break, "
+                    "a control character or surrounding spaces"
+                )
         unknown = set(config) - {"url", "headers"}
     else:
         for field in ("host", "from"):
@@ -80,6 +104,61 @@ def validate_config(name: str, kind: str, config: dict[str, Any]) -> dict[str, A
     if unknown:
         raise ChannelError(f"channel {name}: unknown config field {sorted(unknown)[0]!r}")
     return config
+
+
+def _check_url(name: str, url: Any) -> None:
+    """An http(s) URL with a host, nothing a sender would have to escape, no credentials."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ChannelError(f"channel {name}: config.url must be an http(s) URL")
+    if _BAD_URL_CHAR.search(url):
+        # The path may hold the token: the URL is not quoted back.
+        raise ChannelError(
+            f"channel {name}: config.url holds a space or control character; "
+            "percent-encode it (%20)"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ChannelError(
+            f"channel {name}: config.url must not carry user:password@; send credentials "
+            "in config.headers (Authorization)"
+        )
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ChannelError(f"channel {name}: config.url has an invalid port") from None
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)[:64]
+
+
+def secrets_of(config: dict[str, Any]) -> list[str]:
+    """The strings of a channel config that must never be shown: header values, the URL's
+    path, query, fragment and credentials, the SMTP username."""
+    found = [v for v in (config.get("headers") or {}).values() if isinstance(v, str)]
+    url = config.get("url")
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        found += [url, parts.path, parts.query, parts.fragment]
+        found += [parts.username or "", parts.password or ""]
+        found += [p for p in parts.path.split("/") if p]
+    if isinstance(config.get("username"), str):
+        found.append(config["username"])
+    return sorted({s for s in found if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+def scrub(text: str | None, config: dict[str, Any] | None = None) -> str | None:
+    """``text`` (an error message) with the channel's secrets and any URL's path removed.
+
+    Python's errors quote what they refuse (``Invalid header value b'Bearer …'``, ``URL
+    can't contain control characters. '/T0/B0/xoxb…'``); whatever quoted it, it goes.
+    """
+    if not text:
+        return text
+    for secret in secrets_of(config or {}):
+        text = text.replace(secret, "…")
+        text = text.replace(repr(secret.encode())[2:-1], "…")  # quoted as bytes
+    return _URL.sub(lambda m: f"{urlsplit(m.group()).scheme}://{_where(m.group())}/…", text)
 
 
 def _where(url: str) -> str:
@@ -169,9 +248,9 @@ def _post_json(config: dict[str, Any], payload: dict[str, Any], key: str, timeou
         "Idempotency-Key": key,
         **config.get("headers", {}),
     }
-    request = urllib.request.Request(config["url"], data=body, headers=headers, method="POST")
     host = _where(config["url"])
     try:
+        request = urllib.request.Request(config["url"], data=body, headers=headers, method="POST")
         with _NO_REDIRECTS.open(request, timeout=timeout) as response:
             response.read(MAX_RESPONSE)
             return f"HTTP {response.status} from {host}"
@@ -182,7 +261,11 @@ def _post_json(config: dict[str, Any], payload: dict[str, Any], key: str, timeou
         raise DeliveryError(f"HTTP {e.code} from {host}{moved}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise DeliveryError(f"{host}: {reason}") from None
+        raise DeliveryError(scrub(f"{host}: {reason}", config)) from None
+    except (ValueError, http.client.HTTPException) as e:
+        # A channel saved before header values and URLs were checked; the message would
+        # quote the value or the path it refuses.
+        raise DeliveryError(scrub(f"{host}: {type(e).__name__}: {e}", config)) from None
 
 
 class _RefuseRedirect(urllib.request.HTTPRedirectHandler):

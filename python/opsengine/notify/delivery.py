@@ -30,6 +30,7 @@ from opsengine.notify.channels import (
     DeliveryError,
     redacted,
     render,
+    scrub,
     send,
     validate_config,
 )
@@ -194,14 +195,19 @@ class Outbox:
             return "taken"
         tries = n["attempts"] + 1  # in this round; an operator's retry starts a new round
         error = None
+        config: dict[str, Any] = {}
         try:
             ch = self.channel(n["channel"])
-            send(ch["kind"], ch["config"], json.loads(n["payload"]), n["key"], timeout=self.timeout)
+            config = ch["config"]
+            send(ch["kind"], config, json.loads(n["payload"]), n["key"], timeout=self.timeout)
         except (DeliveryError, ChannelError) as e:
-            error = str(e)
+            error = scrub(str(e), config)
         except Exception as e:  # a fault of ours must still end the try, never leave 'sending'
-            log.exception("notification %s to %s: unexpected send failure", n["key"], n["channel"])
-            error = f"{type(e).__name__}: {e}"
+            # No traceback: its frames and message would carry the channel's secrets.
+            error = scrub(f"{type(e).__name__}: {e}", config)
+            log.error(
+                "notification %s to %s: unexpected send failure: %s", n["key"], n["channel"], error
+            )
         if error is None:
             outcome, next_at = "sent", None
         elif tries >= self.max_attempts:
@@ -289,14 +295,33 @@ class Outbox:
         sql = "SELECT key, incident_id, channel, reason, state, attempts, next_attempt_at, created_at, sent_at, last_error FROM notifications"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return self._rows(
+        rows = self._rows(
             sql + " ORDER BY created_at, key LIMIT ?", [*params, max(1, min(limit, 10_000))]
         )
+        return self._scrubbed(rows, "last_error")
 
     def attempts(self, key: str) -> list[dict[str, Any]]:
-        return self._rows(
-            "SELECT * FROM notification_attempts WHERE key = ? ORDER BY attempt", [key]
+        rows = self._rows(
+            "SELECT a.*, n.channel FROM notification_attempts a "
+            "JOIN notifications n USING (key) WHERE key = ? ORDER BY attempt",
+            [key],
         )
+        return [
+            {k: v for k, v in r.items() if k != "channel"} for r in self._scrubbed(rows, "error")
+        ]
+
+    def _scrubbed(self, rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+        """Errors stored before sends scrubbed them may quote a secret: scrubbed on reading."""
+        configs: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r.get(column):
+                if r["channel"] not in configs:
+                    try:
+                        configs[r["channel"]] = self.channel(r["channel"])["config"]
+                    except ChannelError:
+                        configs[r["channel"]] = {}
+                r[column] = scrub(r[column], configs[r["channel"]])
+        return rows
 
     def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
         return query_dicts(self.store, sql, params)

@@ -13,6 +13,29 @@ from opsengine.rules.model import Rule, RuleError, rule_from_dict
 PACKS_DIR = Path(__file__).parent / "packs"
 # A rule file larger than this is refused: rule files are configuration.
 MAX_RULE_FILE_BYTES = 8 << 20
+# Deepest nesting of lists and maps in a rule file (a rule nests four or five levels);
+# the YAML composer recurses per level and would end in RecursionError.
+MAX_YAML_DEPTH = 64
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses YAML nested deeper than :data:`MAX_YAML_DEPTH`."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {MAX_YAML_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def default_pack_paths() -> list[Path]:
@@ -23,7 +46,7 @@ def default_pack_paths() -> list[Path]:
 def parse_rule_text(text: str, file: str = "<string>") -> list[Rule]:
     """Validate the rules in one YAML document. Raises RuleError at the first fault."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_BoundedLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)

@@ -30,6 +30,15 @@ _METRIC_KEYS = _COMMON_KEYS | {"expr", "for", "keep_firing_for", "description"}
 _NEW_TEMPLATE_KEYS = _COMMON_KEYS | {"levels", "description"}
 
 
+def _shown(text: str, width: int = 128) -> str:
+    """``text`` for a message: control and format characters (ESC, U+202E) escaped, so an
+    error can neither drive a terminal nor reorder what a reader sees; at most ``width``."""
+    escaped = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+    return escaped if len(escaped) <= width else escaped[: width - 1] + "…"
+
+
 class RuleError(ValueError):
     """A rule that cannot be accepted; ``str()`` is ``file:line: rule 'name': message``."""
 
@@ -53,7 +62,7 @@ class RuleError(ValueError):
             place = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
         elif self.line is not None:
             place = f"line {self.line}: "
-        who = f"rule '{self.rule}': " if self.rule else ""
+        who = f"rule '{_shown(self.rule)}': " if self.rule else ""
         return f"{place}{who}{self.message}"
 
 

@@ -97,6 +97,7 @@ def start_sources(engine: Engine, settings: Settings | None = None) -> RunningSo
         ("escalation", _start_escalation),
         ("rule_clock", _start_rule_clock),
         ("maintenance", _start_maintenance),
+        ("compaction", _start_compaction),
         ("sla_clock", _start_sla_clock),
         ("smtp_intake", _start_smtp_intake),
     )
@@ -208,6 +209,13 @@ def _start_maintenance(engine: Engine, settings: Settings) -> RunningSource | No
     return MaintenanceClock(engine, float(interval)).start()
 
 
+def _start_compaction(engine: Engine, settings: Settings) -> RunningSource | None:
+    interval = settings.store.compact_interval_s
+    if interval <= 0:
+        return None
+    return CompactionClock(engine, float(interval)).start()
+
+
 def _start_sla_clock(engine: Engine, settings: Settings) -> RunningSource | None:
     from opsengine.tickets.sla_alerts import SlaClock
 
@@ -246,6 +254,23 @@ class MaintenanceClock(PeriodicTask):
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "last": self.last_report}
+
+
+class CompactionClock(PeriodicTask):
+    """Merges the small history segments of streaming sources every ``interval_s``."""
+
+    thread_name = "opsengine-compaction"
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        super().__init__(interval_s)
+        self.engine = engine
+        self.merged = 0
+
+    def run_once(self) -> None:
+        self.merged += self.engine.compact_history().merged_files
+
+    def status(self) -> dict[str, Any]:
+        return {**super().status(), "merged_files": self.merged}
 
 
 class RuleClock(PeriodicTask):

@@ -11,6 +11,11 @@ a minute); datagrams the kernel dropped before they were read are in
 ``kernel_dropped_udp``. A batch the store refuses is kept and retried, so a brief store
 fault costs no message; a long one fills the buffer and the policy above applies.
 
+TCP connections are bounded so that idle or hostile peers cannot lock senders out: at most
+``MAX_CONNECTIONS`` in all and ``connections_per_address`` from one address, each closed
+after ``idle_timeout_s`` without a byte. Connections refused are counted by reason
+(``connections_refused``) and shown with the open ones in ``status()`` (``/health``).
+
 Stopping is ordered so that nothing a sender handed over is lost: the listeners close,
 each TCP connection is read to the end of what its sender wrote (at most ``DRAIN_S``),
 and only when every receiving thread has queued its last message does the flusher store
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CONNECTIONS = 256
+IDLE_TIMEOUT_S = 300.0
+CONNECTIONS_PER_ADDRESS = 32
 #: On stop, how long a TCP connection may still be read: what its sender wrote before
 #: the stop is stored, a sender that never stops writing cannot hold the shutdown.
 DRAIN_S = 5.0
@@ -138,6 +145,8 @@ class SyslogReceiver:
         batch_messages: int = 10_000,
         flush_ms: int = 1_000,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        connections_per_address: int = CONNECTIONS_PER_ADDRESS,
     ) -> None:
         if not (udp or tcp):
             raise ValueError("syslog: neither udp nor tcp is enabled")
@@ -150,6 +159,13 @@ class SyslogReceiver:
         self.batch = batch_messages
         self.flush_s = max(flush_ms, 1) / 1000
         self.max_message_bytes = max_message_bytes
+        if idle_timeout_s <= 0 or connections_per_address < 1:
+            raise ValueError(
+                "syslog.tcp_idle_timeout_s and syslog.tcp_connections_per_address must be >= 1"
+            )
+        self.idle_timeout_s = idle_timeout_s
+        self.connections_per_address = connections_per_address
+        self._per_address: dict[str, int] = {}
         # (message, sender's address): the host of messages whose header names none.
         self._queue: deque[tuple[bytes, str]] = deque()
         self._cond = threading.Condition()
@@ -167,7 +183,8 @@ class SyslogReceiver:
         self.stored = 0
         self.store_errors = 0
         self.framing_errors = 0
-        self.connections_refused = 0
+        self.connections_refused: dict[str, int] = {}  # reason -> connections
+        self.idle_closed = 0
         self._reported_drops = 0
         self._last_drop_report = 0.0
 
@@ -181,6 +198,8 @@ class SyslogReceiver:
             queue_messages=cfg.queue_messages,
             batch_messages=cfg.batch_messages,
             flush_ms=cfg.flush_ms,
+            idle_timeout_s=cfg.tcp_idle_timeout_s,
+            connections_per_address=cfg.tcp_connections_per_address,
         )
 
     # -- lifecycle -------------------------------------------------------------
@@ -297,6 +316,9 @@ class SyslogReceiver:
             "queued": len(self._queue),
             "store_errors": self.store_errors,
             "framing_errors": self.framing_errors,
+            "tcp_connections": len(self._conns),
+            "tcp_connections_refused": dict(self.connections_refused),
+            "tcp_idle_closed": self.idle_closed,
         }
 
     def kernel_dropped_udp(self) -> int | None:
@@ -379,15 +401,30 @@ class SyslogReceiver:
                 conn, peer = sock.accept()
             except OSError:
                 break
-            if len(self._conns) >= MAX_CONNECTIONS:
-                self.connections_refused += 1
-                conn.close()
+            refused = self._refusal(peer[0])
+            if refused:
+                self.connections_refused[refused] = self.connections_refused.get(refused, 0) + 1
+                log.debug("syslog: tcp connection from %s refused: %s", peer[0], refused)
+                with contextlib.suppress(OSError):
+                    conn.close()
                 continue
             # Even while stopping: the sender may have written already; it is drained.
             self._adopt(conn, peer)
 
+    def _refusal(self, address: str) -> str | None:
+        """Why a new connection from ``address`` is refused, or None."""
+        if len(self._conns) >= MAX_CONNECTIONS:
+            return "too many connections"
+        if self._per_address.get(address, 0) >= self.connections_per_address:
+            return "too many connections from one address"
+        return None
+
     def _adopt(self, conn: socket.socket, peer: Any) -> None:
         self._conns.add(conn)
+        with self._cond:
+            self._per_address[peer[0]] = self._per_address.get(peer[0], 0) + 1
+        # A peer that says nothing for this long gives its slot back (recv times out).
+        conn.settimeout(self.idle_timeout_s)
         t = threading.Thread(
             target=self._serve_connection, args=(conn, peer), daemon=True,
             name="opsengine-syslog-conn",
@@ -412,10 +449,21 @@ class SyslogReceiver:
         except FramingError as e:
             self.framing_errors += 1
             log.warning("syslog: tcp %s: %s; connection closed", peer, e)
+        except TimeoutError:
+            self.idle_closed += 1
+            # What an idle peer sent before (a partial last frame) is kept, as at end of stream.
+            with contextlib.suppress(FramingError):
+                self._enqueue_tcp(decoder.finish(), peer[0])
         except OSError:
             pass
         finally:
             self._conns.discard(conn)
+            with self._cond:
+                left = self._per_address.get(peer[0], 1) - 1
+                if left:
+                    self._per_address[peer[0]] = left
+                else:
+                    self._per_address.pop(peer[0], None)
             conn.close()
             self._conn_threads.discard(threading.current_thread())
 

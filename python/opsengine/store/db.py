@@ -44,13 +44,18 @@ def _is_lock_error(e: Exception) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text or "lock on file" in text
 
 
+#: Nothing is downloaded or loaded at run time: the extensions the engine uses (json,
+#: parquet, icu) are built in, and ``FROM 'https://…'`` must not fetch httpfs.
+NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file; a lock held by another process becomes StoreLockedError."""
     path = Path(path)
     if read_only and not path.exists():
         raise StoreError(f"{path}: no such database file")
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=NO_DOWNLOADS)
     except duckdb.IOException as e:
         if _is_lock_error(e):
             holder = ""

@@ -37,10 +37,17 @@ _INT_RANGE = {"INTEGER": 2**31, "BIGINT": 2**63}
 def convert_param_value(type_name: str, value: Any, *, now: datetime | None = None) -> Any:
     """The Python value DuckDB binds for ``value`` of ``type_name``; ValueError says what is wrong."""
     now = now or datetime.now(UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        return _FROM_TEXT[type_name](text, now)
-    return _FROM_PYTHON[type_name](value)
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            return _FROM_TEXT[type_name](text, now)
+        return _FROM_PYTHON[type_name](value)
+    except OverflowError:
+        # -99999999d, 1e400s: a time or span past what a date can hold (years 1..9999).
+        shown = value if not isinstance(value, str) or len(value) <= 40 else f"{value[:40]}…"
+        raise ValueError(
+            f"{shown!r} is out of range for {type_name} (dates run from year 1 to 9999)"
+        ) from None
 
 
 def _timestamptz_from_text(text: str, now: datetime) -> datetime:

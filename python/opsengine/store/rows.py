@@ -1,17 +1,21 @@
-"""Small conversions between DuckDB rows and Python values shared by the operational-state
-services (incidents, problems, notify, …): rows as dicts, MAP parameters, UTC times, bounded text."""
+"""Reading rows, shared by the services: WHERE clauses built from optional filters (every
+value a bound parameter), rows as dicts, and the small conversions between DuckDB rows and
+Python values (MAP parameters, UTC times, bounded text)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from opsengine.durations import parse_duration
 from opsengine.store.param_values import convert_param_value
+
+if TYPE_CHECKING:
+    from opsengine.store.db import Store
 
 
 def fetch_dicts(
@@ -101,3 +105,50 @@ def parse_when(text: str, now: datetime) -> datetime:
         return convert_param_value("TIMESTAMPTZ", text, now=now)
     except ValueError as e:
         raise ValueError(f"time {text!r}: {e}") from None
+
+
+class Where:
+    """WHERE clauses with their bound values, built from optional filters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *values: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(values)
+
+    def equal(self, **columns: Any) -> None:
+        """``column = ?`` for each given value that is not None (names are ours, never input)."""
+        for column, value in columns.items():
+            if value is not None:
+                self.add(f"{column} = ?", value)
+
+    def time_range(self, column: str, start: datetime | None, end: datetime | None) -> None:
+        """Start inclusive, end exclusive; either may be None (open)."""
+        if start is not None:
+            self.add(f"{column} >= ?", start)
+        if end is not None:
+            self.add(f"{column} < ?", end)
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
+
+
+def query_rows(store: Store, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows of a read as dicts, straight from DuckDB's cursor: for a page of results this is
+    2-3x quicker than going through Arrow, and DuckDB's maps already arrive as dicts."""
+    cur = store.cursor()
+    try:
+        # Times come back in the cursor's zone; the API speaks UTC whatever the host's TZ is.
+        cur.execute("SET TimeZone = 'UTC'")
+        cur.execute(sql, params)
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        cur.close()
+
+
+def schema_version(store: Store) -> int | None:
+    """The highest migration applied to the store (on this thread's own cursor)."""
+    return store.query("SELECT max(version) AS v FROM schema_migrations").column(0)[0].as_py()

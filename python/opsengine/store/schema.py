@@ -13,6 +13,7 @@ from typing import Any
 from opsengine.config_mgmt.tables import TABLES as CONFIG_MGMT_TABLES
 from opsengine.kb.tables import MIGRATIONS as KB_MIGRATIONS
 from opsengine.store.history_migration import move_history_into_segments
+from opsengine.store.redacted_views import TABLES as REDACTED_VIEWS
 from opsengine.store.segments import CATALOG_DDL
 from opsengine.tickets.tables import MIGRATIONS as TICKET_MIGRATIONS
 
@@ -352,6 +353,7 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
         """,
     ),
     (7, "metrics as series (labels once) and samples (ts, series id, value)", _metric_series),
+    *REDACTED_VIEWS,
     (16, "history segments: the catalog of Parquet files behind logs and events", CATALOG_DDL),
     (
         17,

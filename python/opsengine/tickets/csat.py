@@ -5,8 +5,8 @@ parts with a key of this installation. The requester needs no account: holding t
 the permission, for that ticket's current survey only (the nonce is kept with the survey,
 so a re-issued survey invalidates the old link), until it expires, once.
 
-The key is a file beside the database — ``<db>.data/csat.key``, mode 0600, made on first
-use — never a table: tables are readable through the admin SQL endpoint.
+The key is a file in the store's data directory — ``ops.data/csat.key`` beside
+``ops.duckdb`` by default, mode 0600, made on first use — never a table: tables are readable through the admin SQL endpoint.
 """
 
 from __future__ import annotations
@@ -22,12 +22,6 @@ from pathlib import Path
 from opsengine.tickets.model import SurveyRefused
 
 KEY_BYTES = 32
-
-
-def data_dir(db_path: str | Path) -> Path:
-    """The directory beside the DuckDB file where files of this installation live."""
-    db = Path(db_path)
-    return db.with_name(db.name + ".data")
 
 
 def load_key(path: Path) -> bytes:

@@ -24,7 +24,7 @@ from opsengine.incidents.model import IncidentChange
 from opsengine.store import Store
 from opsengine.store.rows import bounded_text, dumps, fetch_dicts, query_dicts, utc
 from opsengine.tickets.calendar import BusinessCalendar, CalendarError, Interval
-from opsengine.tickets.csat import SurveySigner, data_dir, load_key, new_nonce
+from opsengine.tickets.csat import SurveySigner, load_key, new_nonce
 from opsengine.tickets.model import (
     ESCALATION_LEVELS,
     OPEN_STATUSES,
@@ -138,7 +138,7 @@ class TicketService:
         self.incidents = incidents
         self.problems = problems
         self.alerts = alerts
-        self.key_path = key_path or data_dir(store.path) / "csat.key"
+        self.key_path = key_path or store.data_dir / "csat.key"
         self._signer: SurveySigner | None = None
         self.listener_errors = 0
 

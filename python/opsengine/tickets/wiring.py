@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsengine.tickets.csat import data_dir
 from opsengine.tickets.service import TicketService
 from opsengine.tickets.sla_alerts import SlaAlerts
 
@@ -28,6 +27,6 @@ def attach_service_desk(engine: Any) -> None:
     )
     engine.incidents.listen("tickets", engine.tickets.on_incident_changes)
     engine.kb = KnowledgeBase(
-        engine.store, data_dir(engine.store.path) / "kb-index", problems=engine.problems
+        engine.store, engine.store.data_dir / "kb-index", problems=engine.problems
     )
     engine.tickets.kb = engine.kb

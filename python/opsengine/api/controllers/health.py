@@ -14,7 +14,7 @@ from litestar import Controller, Response, get
 
 from opsengine.api.auth import PUBLIC_OPT
 from opsengine.api.context import ApiServices, ServicesDep
-from opsengine.store.reads import schema_version
+from opsengine.store.rows import schema_version
 
 
 class ComponentStatus(msgspec.Struct):

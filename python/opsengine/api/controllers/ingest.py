@@ -24,6 +24,7 @@ from opsengine.api.auth import OPERATOR
 from opsengine.api.context import ApiServices, ServicesDep
 from opsengine.api.errors import ApiError, FieldError
 from opsengine.api.openapi_bodies import BINARY, OBJECT, TEXT, raw_body
+from opsengine.api.otlp import decompress
 from opsengine.api.workqueue import QueueClosed, QueueFull
 from opsengine.incidents.alertmanager import AlertmanagerPayloadError, alertmanager_changes
 
@@ -42,6 +43,7 @@ METRIC_TYPES = {
     **dict.fromkeys(fmt.ARROW_STREAM_TYPES, fmt.ARROW),
 }
 RETRY_AFTER_S = 1
+CONFLICT_REASON = "a different value at a timestamp already stored for the series"
 
 
 class IngestReport(msgspec.Struct):
@@ -66,7 +68,7 @@ def _queue_full(services: ApiServices, e: Exception) -> ApiError:
     )
 
 
-def _store_logs(
+def store_logs(
     services: ApiServices, batches: list[tuple[fmt.DecodedLogs, str | None, str | None]]
 ) -> list[IngestReport]:
     """Store the lines of one or more requests, one engine call per (source, host)."""
@@ -113,7 +115,7 @@ async def queue_logs(
     """Store decoded log lines through the queue, with other waiting log requests."""
     try:
         future = services.queue.submit_mergeable(
-            "logs", partial(_store_logs, services), (decoded, source, host), size=size
+            "logs", partial(store_logs, services), (decoded, source, host), size=size
         )
     except (QueueFull, QueueClosed) as e:
         raise _queue_full(services, e) from None
@@ -128,6 +130,29 @@ async def in_queue(
     except (QueueFull, QueueClosed) as e:
         raise _queue_full(services, e) from None
     return await asyncio.wrap_future(future)
+
+
+def store_samples(services: ApiServices, table: pa.Table, rejected: dict[str, int]) -> IngestReport:
+    """Store decoded samples; those the engine refuses (future-dated, or a different value
+    at a timestamp already stored) are reported as rejected, with why."""
+    if not table.num_rows:
+        return IngestReport(0, sum(rejected.values()), rejected)
+    counts = services.engine.metrics.ingest_counted(table)
+    rejected = dict(rejected)
+    for why, n in (
+        (services.engine.future.rejection(), counts.future),
+        (CONFLICT_REASON, counts.conflicts),
+    ):
+        if n:
+            rejected[why] = rejected.get(why, 0) + n
+    return IngestReport(counts.accepted, sum(rejected.values()), rejected)
+
+
+async def _body(request: Request, services: ApiServices) -> bytes:
+    """The request body after ``Content-Encoding`` (gzip or none; inflated within the limit)."""
+    return decompress(
+        await request.body(), request.headers.get("content-encoding"), services.api.max_body_bytes
+    )
 
 
 def _name_param(name: str, value: str | None) -> str | None:
@@ -180,7 +205,7 @@ class IngestController(Controller):
     ) -> IngestReport:
         kind = fmt.media_kind(request.headers.get("content-type"), LOG_TYPES)
         source, host = _name_param("source", source), _name_param("host", host)
-        body = await request.body()
+        body = await _body(request, services)
         decode = {
             fmt.TEXT: fmt.text_lines,
             fmt.NDJSON: fmt.ndjson_records,
@@ -215,12 +240,11 @@ class IngestController(Controller):
     ) -> IngestReport:
         kind = fmt.media_kind(request.headers.get("content-type"), METRIC_TYPES)
         host = _name_param("host", host)
-        body = await request.body()
+        body = await _body(request, services)
 
         def job() -> IngestReport:
             table = fmt.metric_samples(body, kind, datetime.now(UTC), host)
-            rows = services.engine.ingest_metrics(table) if table.num_rows else 0
-            return IngestReport(rows, 0, {})
+            return store_samples(services, table, {})
 
         return count_records(services, "metrics", await in_queue(services, job, body))
 

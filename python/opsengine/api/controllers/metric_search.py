@@ -18,7 +18,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from opsengine.api.auth import VIEWER
 from opsengine.api.context import EngineDep
-from opsengine.api.paging import bad_param, time_param
+from opsengine.api.paging import bad_param, json_number, time_param
 from opsengine.durations import parse_duration
 
 MAX_POINTS = 2_000
@@ -92,7 +92,10 @@ class MetricSearchController(Controller):
         found, truncated = engine.metric_search.series(
             name, start, end, seconds, host=host, max_series=MAX_SERIES
         )
-        series = [Series(s.host, s.labels, s.points) for s in found]
+        series = [
+            Series(s.host, s.labels, [{k: json_number(v) for k, v in p.items()} for p in s.points])
+            for s in found
+        ]
         return SeriesAnswer(name, start, end, seconds, series, truncated)
 
 

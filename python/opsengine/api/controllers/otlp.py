@@ -17,7 +17,13 @@ from opsengine.api import ingest_formats as fmt
 from opsengine.api import otlp
 from opsengine.api.auth import OPERATOR
 from opsengine.api.context import ServicesDep
-from opsengine.api.controllers.ingest import IngestReport, count_records, in_queue, queue_logs
+from opsengine.api.controllers.ingest import (
+    IngestReport,
+    count_records,
+    in_queue,
+    queue_logs,
+    store_samples,
+)
 from opsengine.api.openapi_bodies import BINARY, OBJECT, raw_body
 
 
@@ -68,8 +74,7 @@ class OtlpController(Controller):
 
         def job() -> IngestReport:
             table, rejected = otlp.otlp_metrics(body, kind)
-            stored = services.engine.ingest_metrics(table) if table.num_rows else 0
-            return IngestReport(stored, sum(rejected.values()), rejected)
+            return store_samples(services, table, rejected)
 
         report = count_records(services, "metrics", await in_queue(services, job, body))
         body = otlp.metrics_response(kind, report.rejected, _reasons(report))
