@@ -6,16 +6,20 @@ chunked arrays, polars Series, arro3, nanoarrow). Outputs are pyarrow objects.
 All heavy calls release the GIL.
 """
 
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
 import pyarrow as pa
 
 class ArrowArrayExportable(Protocol):
+    """An Arrow array through the PyCapsule interface (pyarrow arrays, polars Series, …)."""
+
     def __arrow_c_array__(
         self, requested_schema: object | None = None
     ) -> tuple[object, object]: ...
 
 class ArrowStreamExportable(Protocol):
+    """An Arrow stream through the PyCapsule interface (chunked arrays, tables, readers)."""
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 Lines = ArrowArrayExportable | ArrowStreamExportable
@@ -26,6 +30,8 @@ MAX_RULES: int
 MIN_LITERAL_LEN: int
 
 class Plan(TypedDict):
+    """How a ``RuleMatcher`` compiled its rules."""
+
     rules: int
     prefiltered_rules: int
     always_checked_rules: list[str]
@@ -50,7 +56,8 @@ class RuleMatcher:
     def __init__(self, rules: list[LogRuleSpec]) -> None:
         """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
         item and the key, with ``rule_index``."""
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Number of rules."""
     @property
     def names(self) -> list[str]:
         """Rule names in rule order."""
@@ -123,7 +130,7 @@ class TemplateMiner:
     def load(state: bytes) -> TemplateMiner:
         """Restore a saved miner; ValueError on damaged state."""
 
-# -- metrics (core/src/prom_text.rs, core/src/metrics/, core/src/series.rs) ----------
+# -- metrics (core/src/prom_text.rs, core/src/metrics/, core/src/series_id.rs) -------
 
 def parse_exposition(text: str, *, default_ts_us: int, host: str | None = None) -> pa.RecordBatch:
     """Parse Prometheus text exposition (0.0.4) into a metrics batch: ``ts``
@@ -137,6 +144,8 @@ def series_ids(host: pa.Array, name: pa.Array, labels: pa.Array) -> pa.UInt64Arr
     ``name`` columns (or all-null ``host``) and a ``labels`` map column (or null)."""
 
 class MetricStats(TypedDict):
+    """Counters of a ``MetricEvaluator`` since it was made."""
+
     samples: int
     unused: int
     reordered: int
@@ -173,18 +182,22 @@ class MetricEvaluator:
     ) -> None:
         """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
         item and the key, with ``rule_index``."""
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Number of rules."""
     @property
-    def names(self) -> list[str]: ...
+    def names(self) -> list[str]:
+        """Rule names in rule order."""
     @property
-    def step_seconds(self) -> float: ...
+    def step_seconds(self) -> float:
+        """The evaluation step."""
     @property
     def history_seconds(self) -> float:
         """How far back the rules read: what to reload after a restart."""
     @property
     def last_evaluation_us(self) -> int | None:
         """The last evaluated step, µs since the epoch."""
-    def reads_metric(self, name: str) -> bool: ...
+    def reads_metric(self, name: str) -> bool:
+        """Whether any rule reads the metric ``name``."""
     def evaluate(self, samples: ArrowArrayExportable | ArrowStreamExportable) -> pa.RecordBatch:
         """Take in samples (ts, host, name, labels, value; any order; names may be
         dictionary-encoded) and return the changes of the steps they complete: ``ts``,
@@ -196,7 +209,8 @@ class MetricEvaluator:
         """Pending and firing alerts and the evaluation clock, as JSON."""
     def restore_state(self, state: str) -> None:
         """Restore ``save_state`` output; ValueError when it is damaged."""
-    def stats(self) -> MetricStats: ...
+    def stats(self) -> MetricStats:
+        """Samples taken, skipped and evaluated, series and evaluation counters."""
     def rule_errors(self) -> list[tuple[str, str]]:
         """(rule, message) of each rule whose last evaluation failed."""
 
@@ -222,9 +236,9 @@ class LogThresholds:
         ``active_since``, ``fired_at``, ``resolved_at``."""
     def advance_to(self, ts_us: int) -> pa.RecordBatch:
         """Resolve what went quiet by ``ts_us``; same columns as ``evaluate``."""
-    def save_state(self) -> str: ...
+    def save_state(self) -> str:
+        """The live windows, as JSON."""
     def restore_state(self, state: str) -> None:
-        """ValueError when the state is damaged."""
-    def key_count(self) -> int: ...
-
-def __getattr__(name: str) -> Any: ...
+        """Restore ``save_state`` output; ValueError when the state is damaged."""
+    def key_count(self) -> int:
+        """Keys (rule, key) with a live window."""
