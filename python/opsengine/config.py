@@ -40,7 +40,7 @@ class StoreSettings:
     # DuckDB's buffer pool; beyond it DuckDB spills to disk. Bounds the engine's memory.
     memory_limit: str = "512MB"
     # History segments (logs, events) live under <data_dir>/history; "" = beside the
-    # database file (ops.duckdb → ops.data).
+    # database file (ops.duckdb → ops.duckdb.data).
     data_dir: str = ""
     # `opsengine run` merges small history segments (streaming sources) this often; 0 = never.
     compact_interval_s: int = 60

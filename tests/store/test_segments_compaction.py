@@ -7,7 +7,8 @@ import threading
 
 from opsengine import Engine
 from opsengine.store.compaction import compact
-from segment_files import segment_files
+
+from tests.support.segment_files import segment_files
 
 NAMED = [
     ("error_rate", {"from": "2000-01-01", "to": "2030-01-01"}),

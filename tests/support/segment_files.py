@@ -34,5 +34,5 @@ def stored_seqs(db: Path) -> tuple[int, int]:
 
 def segment_files(db: Path) -> list[Path]:
     """Every file under the store's history folder (committed or not)."""
-    root = db.parent / f"{db.stem}.data" / "history"
+    root = db.with_name(db.name + ".data") / "history"
     return sorted(p for p in root.rglob("*") if p.is_file())

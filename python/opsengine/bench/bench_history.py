@@ -58,7 +58,7 @@ def _tree_env(tree: Path | None) -> dict[str, str]:
 def run_ingest(tree: Path | None, log: Path, work: Path) -> dict:
     """One whole ``opsengine ingest logs -v`` into a fresh store: seconds, store stage, RSS, bytes."""
     db = work / "bench.duckdb"
-    for p in (db, work / "bench.duckdb.wal", work / "bench.data"):
+    for p in (db, work / "bench.duckdb.wal", work / "bench.duckdb.data"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -75,7 +75,7 @@ def run_ingest(tree: Path | None, log: Path, work: Path) -> dict:
     rss = int(re.search(r"maxrss_kb=(\d+)", done.stderr).group(1)) * 1024
     store_s = float(_STORE_STAGE.search(done.stdout).group(1))
     size = db.stat().st_size + sum(
-        p.stat().st_size for p in (work / "bench.data").rglob("*") if p.is_file()
+        p.stat().st_size for p in (work / "bench.duckdb.data").rglob("*") if p.is_file()
     )
     return {"seconds": seconds, "store_s": store_s, "peak_rss": rss, "bytes": size}
 
@@ -154,7 +154,7 @@ def run_probe(tree: Path | None, work: Path) -> dict:
 
 def run_storm(tree: Path | None, work: Path) -> dict:
     db = work / "storm.duckdb"
-    for p in (db, work / "storm.duckdb.wal", work / "storm.data"):
+    for p in (db, work / "storm.duckdb.wal", work / "storm.duckdb.data"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -175,6 +175,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "oe-bench-history")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--skip-ingest", action="store_true", help="only the alert storm")
+    ap.add_argument("--skip-storm", action="store_true", help="no alert storm")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "loghub-2016000.log"
@@ -186,7 +187,8 @@ def main() -> int:
         if not args.skip_ingest:
             r.update(run_ingest(args.tree, log, args.work))
             r.update(run_probe(args.tree, args.work))
-        r.update(run_storm(args.tree, args.work))
+        if not args.skip_storm:
+            r.update(run_storm(args.tree, args.work))
         runs.append(r)
         print(json.dumps(r), file=sys.stderr)
 
@@ -207,7 +209,8 @@ def main() -> int:
                 "named_s": {q: med(q, lambda r, k: r["named"][k]) for q in runs[0]["named"]},
             }
         )
-    summary["alert_storm_s"] = med("storm_s")
+    if not args.skip_storm:
+        summary["alert_storm_s"] = med("storm_s")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))

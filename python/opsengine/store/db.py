@@ -26,9 +26,10 @@ DEFAULT_DB = "opsengine.duckdb"
 
 
 def default_data_dir(db_path: str | Path) -> Path:
-    """The data directory beside a database file: ``ops.duckdb`` → ``ops.data``."""
+    """The data directory beside a database file: ``ops.duckdb`` → ``ops.duckdb.data`` (the
+    same folder the service desk keeps its CSAT key and KB index in)."""
     path = Path(db_path)
-    return path.parent / f"{path.stem}.data"
+    return path.with_name(path.name + ".data")
 
 
 class StoreError(RuntimeError):
