@@ -90,7 +90,9 @@ class Store:
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self.data_dir = Path(data_dir) if data_dir else default_data_dir(self.path)
+        # Absolute: the history views name their files, and a reader may open this file
+        # from another working directory.
+        self.data_dir = (Path(data_dir) if data_dir else default_data_dir(self.path)).absolute()
         # logs and events: Parquet segments under data_dir, catalogued in this file.
         self.history = SegmentHistory(self.data_dir / "history")
         self.conn = connect(self.path, read_only=read_only)
