@@ -1,0 +1,14 @@
+"""Attaches ``engine.security`` to an engine (or the CLI's ``Domains``): findings on the
+store, incidents through ``engine.alerts``, packages from ``engine.inventory``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsengine.security.service import SecurityService
+
+
+def attach_security(engine: Any) -> None:
+    engine.security = SecurityService(
+        engine.store, engine.alerts, engine.inventory, engine.settings.security
+    )
