@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsengine.security.detections import AlertDetections, load_detections
 from opsengine.security.service import SecurityService
 
 
 def attach_security(engine: Any) -> None:
     engine.security = SecurityService(
         engine.store, engine.alerts, engine.inventory, engine.settings.security
+    )
+    # firing security alerts (brute force per source address, ...) -> detection findings
+    engine.alerts.subscribe(
+        "security_detections", AlertDetections(engine.security.findings, load_detections())
     )
