@@ -53,3 +53,33 @@ def test_brute_force_findings_one_per_source_ip(tmp_path):
         again = [x for x in engine.security.list(kind="detection", limit=1000)
                  if x["cause"] == "ssh_brute_force"]  # fmt: skip
         assert sorted(x["id"] for x in again) == sorted(x["id"] for x in brute)
+
+
+@needs_loghub
+def test_break_in_attempts_and_sudo_failures_become_findings(tmp_path):
+    with Engine(tmp_path / "ops.duckdb", admin_channel=False) as engine:
+        patterns = [re.compile(r.pattern) for r in engine.rules
+                    if r.name.startswith("sshd_possible_breakin")]  # fmt: skip
+        expected: dict[str, int] = {}
+        for line in loghub_lines("OpenSSH"):
+            for p in patterns:
+                m = p.search(line)
+                if m:
+                    expected[m.group("rhost")] = expected.get(m.group("rhost"), 0) + 1
+        engine.ingest_logs(LOGHUB / "OpenSSH" / "OpenSSH_2k.log")
+        engine.ingest_logs([
+            "Dec 10 07:00:01 web1 sudo:    mallory : 3 incorrect password attempts ; TTY=pts/0 ; "
+            "PWD=/home/mallory ; USER=root ; COMMAND=/bin/bash",
+            "Dec 10 07:00:09 web1 sudo:    mallory : user NOT in sudoers ; TTY=pts/0 ; "
+            "PWD=/home/mallory ; USER=root ; COMMAND=/bin/bash",
+        ], host="web1")  # fmt: skip
+        report = engine.security.scan()
+        assert report["detections"] == len(expected) + 1
+        breakin = {f["subject"]: f for f in engine.security.list(kind="detection", limit=1000)
+                   if f["cause"] == "ssh_possible_breakin"}  # fmt: skip
+        assert {s: f["evidence"]["events"] for s, f in breakin.items()} == expected
+        sudo = engine.security.list(subject="mallory")
+        assert [(f["cause"], f["evidence"]["events"]) for f in sudo] == [("sudo_failure", 2)]
+        # the next scan reads only new events: nothing is counted twice
+        assert engine.security.scan()["detections"] == 0
+        assert engine.security.list(subject="mallory")[0]["occurrences"] == 1

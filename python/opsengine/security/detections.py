@@ -18,8 +18,9 @@ from opsengine.security.findings import FindingService
 from opsengine.security.models import SEVERITIES
 
 
-def load_detections(text: str | None = None) -> dict[str, dict[str, str]]:
-    """rule -> {cause, subject, title}; a bad entry names its place."""
+def load_detections(text: str | None = None, source: str = "alerts") -> dict[str, dict[str, str]]:
+    """rule -> {cause, subject, title, severity} of ``source`` (alerts | events); a bad
+    entry names its place."""
     if text is None:
         text = resources.files("opsengine.security").joinpath("detections.yaml").read_text()
     entries = yaml.safe_load(text) or []
@@ -31,7 +32,10 @@ def load_detections(text: str | None = None) -> dict[str, dict[str, str]]:
                    or not isinstance(e.get(k), str)]  # fmt: skip
         if missing:
             raise ValueError(f"detections #{n}: missing {', '.join(missing)}")
-        out[e["rule"]] = {k: e[k] for k in ("cause", "subject", "title")}
+        if e.get("source", "alerts") not in ("alerts", "events"):
+            raise ValueError(f"detections #{n}: source: expected alerts or events")
+        if e.get("source", "alerts") == source:
+            out[e["rule"]] = {k: e.get(k) for k in ("cause", "subject", "title", "severity")}
     return out
 
 
@@ -60,3 +64,63 @@ class AlertDetections:
                           "labels": labels, "annotations": row["annotations"] or {},
                           "count": row["value"], "active_since": row["active_since"]},
             )  # fmt: skip
+
+
+class EventDetections:
+    """Events of single-line rules (``POSSIBLE BREAK-IN ATTEMPT``, sudo failures) since the
+    last poll, one finding per (cause, subject); the position is the last ``log_id`` read."""
+
+    def __init__(self, store: Any, findings: FindingService, detections: dict) -> None:
+        self.store = store
+        self.findings = findings
+        self.detections = detections
+
+    def poll(self) -> int:
+        """Report the new events; returns the findings touched."""
+        if not self.detections:
+            return 0
+        cur = self.store.cursor()
+        try:
+            row = cur.execute(
+                "SELECT position FROM security_positions WHERE name = 'events'"
+            ).fetchone()
+            after = row[0] if row else -1
+            rules = list(self.detections)
+            rows = cur.execute(
+                "SELECT ts, host, rule, fields, log_id FROM events WHERE log_id > ? AND rule IN "
+                f"({', '.join('?' * len(rules))}) ORDER BY log_id",
+                [after, *rules],
+            ).fetchall()
+            top = cur.execute("SELECT max(log_id) FROM events").fetchone()[0]
+        finally:
+            cur.close()
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for ts, host, rule, fields, log_id in rows:
+            d = self.detections[rule]
+            fields = dict(fields or {})
+            subject = fields.get(d["subject"])
+            if not subject:
+                continue
+            g = groups.setdefault((d["cause"], subject), {
+                "d": d, "host": host, "first": ts, "last": ts, "count": 0, "rules": set(),
+                "log_ids": []})  # fmt: skip
+            g["last"], g["count"] = ts, g["count"] + 1
+            g["rules"].add(rule)
+            if len(g["log_ids"]) < 20:
+                g["log_ids"].append(log_id)
+        for (cause, subject), g in groups.items():
+            d = g["d"]
+            self.findings.observe(
+                kind="detection", subject=subject, cause=cause,
+                severity=d.get("severity") or "medium", title=d["title"].format(subject=subject),
+                host=g["host"], now=g["last"], actor="detector",
+                evidence={"rules": sorted(g["rules"]), "events": g["count"],
+                          "first": g["first"], "last": g["last"], "log_ids": g["log_ids"]},
+            )  # fmt: skip
+        if top is not None and top > after:
+            with self.store.transaction() as tx:
+                tx.execute("DELETE FROM security_positions WHERE name = 'events'")
+                tx.execute(
+                    "INSERT INTO security_positions (name, position) VALUES ('events', ?)", [top]
+                )
+        return len(groups)

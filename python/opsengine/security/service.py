@@ -26,6 +26,7 @@ class SecurityService:
         self.inventory = inventory  # config_mgmt.inventory_service.InventoryService
         self.settings = settings  # opsengine.config.SecuritySettings
         self.findings = FindingService(store, alerts, settings.incident_severities)
+        self.events: Any = None  # detections.EventDetections, set by wiring
 
     # findings, for callers that hold engine.security
     def list(self, **filters: Any) -> list[dict[str, Any]]:
@@ -52,6 +53,8 @@ class SecurityService:
                                   "suppressed": 0, "closed": [], "errors": [], "skipped": [],
                                   "advisories": 0, "withdrawn": 0, "packages": 0}  # fmt: skip
         report["reopened"] += [f["id"] for f in self.findings.expire(now)]
+        if self.events is not None:
+            report["detections"] = self.events.poll()
         osv_dir = osv_dir or self.settings.osv_dir
         if osv_dir:
             self._audit(osv_dir, dpkg_status, python_paths, actor, now, report)

@@ -1,4 +1,5 @@
-"""The security tables (migrations 20 and 21): findings, their history, and scans.
+"""The security tables (migrations 20, 21 and 22): findings, their history, scans and
+the event detections' position.
 
 Portable SQL (PostgreSQL runs them later): standard types, JSON as VARCHAR text, UTC
 TIMESTAMPTZ. A finding is one row per (kind, subject, cause): recurrences update it.
@@ -61,6 +62,16 @@ TABLES: list[tuple[int, str, str]] = [
             opened INTEGER NOT NULL,
             closed INTEGER NOT NULL,
             errors VARCHAR NOT NULL          -- JSON list: inventory or check errors
+        );
+        """,
+    ),
+    (
+        22,
+        "security positions: how far the event detections have read",
+        """
+        CREATE TABLE security_positions (
+            name VARCHAR PRIMARY KEY,        -- events
+            position BIGINT NOT NULL         -- the last log_id read
         );
         """,
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsengine.security.detections import AlertDetections, load_detections
+from opsengine.security.detections import AlertDetections, EventDetections, load_detections
 from opsengine.security.service import SecurityService
 
 
@@ -16,4 +16,7 @@ def attach_security(engine: Any) -> None:
     # firing security alerts (brute force per source address, ...) -> detection findings
     engine.alerts.subscribe(
         "security_detections", AlertDetections(engine.security.findings, load_detections())
+    )
+    engine.security.events = EventDetections(
+        engine.store, engine.security.findings, load_detections(source="events")
     )
