@@ -10,6 +10,7 @@ rule, labels, summary, count and when it started.
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import pyarrow as pa
 import yaml
