@@ -194,6 +194,8 @@ class SecuritySettings:
 
     osv_dir: str = ""  # a directory of OSV JSON advisories (one file each); "" = no audit
     incident_severities: list[str] = field(default_factory=lambda: ["high", "critical"])
+    sshd_config: str = "/etc/ssh/sshd_config"  # the hardening checks read it (and its Includes)
+    tracked_paths: list[str] = field(default_factory=list)  # files/dirs/globs checked for modes
 
 
 @dataclass

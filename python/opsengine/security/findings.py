@@ -127,12 +127,20 @@ class FindingService:
         return finding, change
 
     def close_absent(
-        self, kind: str, seen: set[tuple[str, str]], *, subject_prefixes: tuple[str, ...],
-        now: datetime, actor: str = "scanner", reason: str,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        kind: str,
+        seen: set[tuple[str, str]],
+        *,
+        now: datetime,
+        reason: str,
+        subject_prefixes: tuple[str, ...] = ("",),
+        causes: set[str] | None = None,
+        actor: str = "scanner",
+    ) -> list[dict[str, Any]]:
         """Mitigate the open/acknowledged findings of ``kind`` whose (subject, cause) the
         scan did not see again (a fixed package, a corrected setting), among the subjects
-        starting with one of ``subject_prefixes`` (what the scan could read)."""
+        starting with one of ``subject_prefixes`` and of the ``causes`` (default all) that the
+        scan could judge."""
         with self._lock:
             candidates = query_dicts(
                 self.store,
@@ -145,6 +153,8 @@ class FindingService:
                 if (c["subject"], c["cause"]) in seen or not c["subject"].startswith(
                     subject_prefixes
                 ):
+                    continue
+                if causes is not None and c["cause"] not in causes:
                     continue
                 closed.append(self._move(c["id"], "mitigate", actor=actor, reason=reason, now=now))
         return closed

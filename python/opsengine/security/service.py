@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from opsengine.security import osv
+from opsengine.security import hardening, osv
 from opsengine.security.findings import FindingService
 from opsengine.store.rows import query_dicts
 
@@ -60,6 +60,7 @@ class SecurityService:
             self._audit(osv_dir, dpkg_status, python_paths, actor, now, report)
         else:
             report["errors"].append("no OSV directory: set [security] osv_dir or pass --osv DIR")
+        self._harden(actor, now, report)
         with self.store.transaction() as cur:
             scan_id = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM security_scans").fetchone()[
                 0
@@ -136,6 +137,28 @@ class SecurityService:
                     reason="no advisory matches the installed version any more",
                 )
             ]  # fmt: skip
+
+    def _harden(self, actor: str, now: datetime, report: dict[str, Any]) -> None:
+        checks = hardening.load_checks()
+        failures, errors, judged = hardening.run_checks(
+            checks, self.settings.sshd_config, self.settings.tracked_paths
+        )
+        report["errors"] += errors
+        seen = set()
+        for f in failures:
+            seen.add((f.subject, f.check))
+            finding, change = self.findings.observe(
+                kind="hardening", subject=f.subject, cause=f.check, severity=f.severity,
+                title=f.title, evidence={"check": f.check, **f.evidence}, now=now, actor=actor,
+            )  # fmt: skip
+            _count(report, finding, change)
+        report["closed"] += [
+            f["id"]
+            for f in self.findings.close_absent(
+                "hardening", seen, causes=judged, now=now, actor=actor,
+                reason="the check passes now",
+            )
+        ]  # fmt: skip
 
     def scans(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = query_dicts(self.store, "SELECT * FROM security_scans ORDER BY id DESC LIMIT ?",
