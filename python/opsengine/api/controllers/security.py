@@ -69,7 +69,7 @@ class SecurityController(Controller):
     def findings(
         self,
         engine: EngineDep,
-        state_: Annotated[str | None, QueryParameter(query="state")] = None,
+        state_: Annotated[str | None, QueryParameter(name="state")] = None,
         kind: FromQuery[str | None] = None,
         severity: FromQuery[str | None] = None,
         subject: FromQuery[str | None] = None,
