@@ -3,7 +3,7 @@
 //! RULES.tsv lines: name, literal (0/1), ignore_case (0/1), pattern.
 use std::time::Instant;
 
-use opsengine_core::patterns::{MatchColumns, MatchCounts, RuleSet, RuleSpec};
+use opsengine_core::matcher::{MatchColumns, MatchCounts, RuleSet, RuleSpec};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -13,7 +13,7 @@ use arrow_array::{
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::Field;
-use opsengine_core::metrics::series::mix;
+use opsengine_core::hash::mix;
 use opsengine_core::metrics::{MetricEngine, RuleSpec, Settings};
 
 const T0_US: i64 = 1_772_445_600 * 1_000_000;

@@ -22,8 +22,8 @@ use arrow_buffer::{ArrowNativeType, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use rayon::prelude::*;
 
-use crate::patterns::{MatchColumns, MatchCounts, MatchSink, RuleSet, Scratch, TextColumn};
-use crate::syslog::{parse_header, span_bytes, ParseOptions};
+use crate::header::{parse_header, span_bytes, ParseOptions};
+use crate::matcher::{MatchColumns, MatchCounts, MatchSink, RuleSet, Scratch, TextColumn};
 
 /// Target bytes per parallel task: big enough to amortise the task, small
 /// enough that two threads share the work evenly.
@@ -137,7 +137,7 @@ fn run_task<S: MatchSink>(rules: &RuleSet, array: &dyn Array, t: Task, out: &mut
         scratch: &mut Scratch,
         out: &mut S,
     ) where
-        T::Offset: crate::patterns::Offset,
+        T::Offset: crate::matcher::Offset,
     {
         let nulls = a.nulls();
         let start = t.start;
@@ -450,7 +450,7 @@ pub fn mine_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patterns::RuleSpec;
+    use crate::matcher::RuleSpec;
     use arrow_array::{BinaryArray, StringViewArray};
 
     fn rules() -> RuleSet {

@@ -1,20 +1,16 @@
 //! opsengine's compiled core. The engines are pure Rust modules over byte
-//! slices and Arrow arrays; `bindings` (feature `python`) is the thin PyO3
+//! slices and Arrow arrays; `python` (feature `python`) is the thin PyO3
 //! layer that exposes them as `opsengine._core`.
 
 pub mod arrow_io;
+pub mod hash;
+pub mod header;
+pub mod matcher;
 pub mod metrics;
-pub mod patterns;
-pub mod prefilter;
 pub mod prom_text;
 pub mod series_id;
-pub mod syslog;
 pub mod templates;
 pub mod thresholds;
 
 #[cfg(feature = "python")]
-mod bindings;
-#[cfg(feature = "python")]
-mod bindings_metrics;
-#[cfg(feature = "python")]
-mod bindings_thresholds;
+mod python;

@@ -1,4 +1,4 @@
-//! Agreement of `syslog::parse_header` with the loghub ground truth.
+//! Agreement of `header::parse_header` with the loghub ground truth.
 //!
 //! For each of the 16 loghub datasets (`<Name>/<Name>_2k.log` and the
 //! structured `<Name>_2k.log_structured.csv`), every raw line is parsed and
@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use opsengine_core::syslog::{parse_header, span_bytes, Header, ParseOptions, Span};
+use opsengine_core::header::{parse_header, span_bytes, Header, ParseOptions, Span};
 
 const DATASETS: [&str; 16] = [
     "Android",

@@ -6,16 +6,20 @@ chunked arrays, polars Series, arro3, nanoarrow). Outputs are pyarrow objects.
 All heavy calls release the GIL.
 """
 
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
 import pyarrow as pa
 
 class ArrowArrayExportable(Protocol):
+    """An Arrow array through the PyCapsule interface (pyarrow arrays, polars Series, …)."""
+
     def __arrow_c_array__(
         self, requested_schema: object | None = None
     ) -> tuple[object, object]: ...
 
 class ArrowStreamExportable(Protocol):
+    """An Arrow stream through the PyCapsule interface (chunked arrays, tables, readers)."""
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 Lines = ArrowArrayExportable | ArrowStreamExportable
@@ -26,10 +30,21 @@ MAX_RULES: int
 MIN_LITERAL_LEN: int
 
 class Plan(TypedDict):
+    """How a ``RuleMatcher`` compiled its rules."""
+
     rules: int
     prefiltered_rules: int
     always_checked_rules: list[str]
     literals: int
+
+class LogRuleSpec(TypedDict):
+    """One log rule of a ``RuleMatcher``."""
+
+    name: str
+    pattern: str
+    #: The pattern is a plain string, not a regex.
+    literal: bool
+    ignore_case: bool
 
 class RuleMatcher:
     """Log rules compiled into one matcher: literal prefilter, then per-rule confirmation.
@@ -38,9 +53,11 @@ class RuleMatcher:
     (the position of the rule at fault) when one rule is to blame.
     """
 
-    def __init__(self, rules: list[tuple[str, str, bool, bool]]) -> None:
-        """``rules``: (name, pattern, literal, ignore_case) in rule order."""
-    def __len__(self) -> int: ...
+    def __init__(self, rules: list[LogRuleSpec]) -> None:
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
+    def __len__(self) -> int:
+        """Number of rules."""
     @property
     def names(self) -> list[str]:
         """Rule names in rule order."""
@@ -72,14 +89,34 @@ def parse_headers(
     year-less syslog timestamps; ``utc_offset_secs`` is the zone of timestamps without one.
     """
 
+class MinerSettings(TypedDict, total=False):
+    """Settings of a ``TemplateMiner`` (``core/src/templates/mod.rs``); a missing key takes
+    its default."""
+
+    depth: int
+    sim_threshold: float
+    max_children: int
+    max_templates: int
+    warmup_lines: int
+    mask_variables: bool
+    cache_capacity: int
+    max_line_bytes: int
+    max_tokens: int
+    protect_after: int
+    split_words: bool
+    variable_keys: list[str]
+
 class TemplateMiner:
     """A streaming, Drain-style log-template miner; ids are stable across calls and save/load."""
 
-    def __init__(self, settings_json: str | None = None) -> None:
-        """``settings_json``: a JSON object of settings (missing fields take defaults)."""
+    def __init__(self, settings: MinerSettings | None = None) -> None:
+        """Missing settings take their defaults; an unknown key or a bad value is a
+        ValueError naming the key."""
     @staticmethod
-    def default_settings_json() -> str: ...
-    def settings_json(self) -> str: ...
+    def default_settings() -> MinerSettings:
+        """The default settings, every key present."""
+    def settings(self) -> MinerSettings:
+        """This miner's settings, every key present."""
     def __len__(self) -> int:
         """Number of templates."""
     def mine(self, lines: Lines) -> pa.RecordBatch:
@@ -93,7 +130,7 @@ class TemplateMiner:
     def load(state: bytes) -> TemplateMiner:
         """Restore a saved miner; ValueError on damaged state."""
 
-# -- metrics (core/src/prom_text.rs, core/src/metrics/, core/src/series.rs) ----------
+# -- metrics (core/src/prom_text.rs, core/src/metrics/, core/src/series_id.rs) -------
 
 def parse_exposition(text: str, *, default_ts_us: int, host: str | None = None) -> pa.RecordBatch:
     """Parse Prometheus text exposition (0.0.4) into a metrics batch: ``ts``
@@ -107,6 +144,8 @@ def series_ids(host: pa.Array, name: pa.Array, labels: pa.Array) -> pa.UInt64Arr
     ``name`` columns (or all-null ``host``) and a ``labels`` map column (or null)."""
 
 class MetricStats(TypedDict):
+    """Counters of a ``MetricEvaluator`` since it was made."""
+
     samples: int
     unused: int
     reordered: int
@@ -116,6 +155,15 @@ class MetricStats(TypedDict):
     series: int
     evaluations: int
     eval_errors: int
+
+class MetricRuleSpec(TypedDict):
+    """One rule of a ``MetricEvaluator``."""
+
+    name: str
+    #: A PromQL-subset expression.
+    expr: str
+    for_seconds: float
+    keep_firing_for_seconds: float
 
 class MetricEvaluator:
     """Metric rules compiled into one streaming evaluator driven by the samples' timestamps.
@@ -127,24 +175,29 @@ class MetricEvaluator:
 
     def __init__(
         self,
-        rules: list[tuple[str, str, float, float]],
+        rules: list[MetricRuleSpec],
         *,
         step_seconds: float = 60.0,
         lookback_seconds: float = 300.0,
     ) -> None:
-        """``rules``: (name, expr, for_seconds, keep_firing_for_seconds) in rule order."""
-    def __len__(self) -> int: ...
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
+    def __len__(self) -> int:
+        """Number of rules."""
     @property
-    def names(self) -> list[str]: ...
+    def names(self) -> list[str]:
+        """Rule names in rule order."""
     @property
-    def step_seconds(self) -> float: ...
+    def step_seconds(self) -> float:
+        """The evaluation step."""
     @property
     def history_seconds(self) -> float:
         """How far back the rules read: what to reload after a restart."""
     @property
     def last_evaluation_us(self) -> int | None:
         """The last evaluated step, µs since the epoch."""
-    def reads_metric(self, name: str) -> bool: ...
+    def reads_metric(self, name: str) -> bool:
+        """Whether any rule reads the metric ``name``."""
     def evaluate(self, samples: ArrowArrayExportable | ArrowStreamExportable) -> pa.RecordBatch:
         """Take in samples (ts, host, name, labels, value; any order; names may be
         dictionary-encoded) and return the changes of the steps they complete: ``ts``,
@@ -156,9 +209,17 @@ class MetricEvaluator:
         """Pending and firing alerts and the evaluation clock, as JSON."""
     def restore_state(self, state: str) -> None:
         """Restore ``save_state`` output; ValueError when it is damaged."""
-    def stats(self) -> MetricStats: ...
+    def stats(self) -> MetricStats:
+        """Samples taken, skipped and evaluated, series and evaluation counters."""
     def rule_errors(self) -> list[tuple[str, str]]:
         """(rule, message) of each rule whose last evaluation failed."""
+
+class ThresholdRuleSpec(TypedDict):
+    """One rule of ``LogThresholds``: ``count`` events within ``within_seconds``."""
+
+    name: str
+    count: int
+    within_seconds: float
 
 class LogThresholds:
     """Windows of log rules with ``threshold: {count, within, by}`` (core/src/thresholds.rs):
@@ -166,17 +227,18 @@ class LogThresholds:
     resolves when the count-th newest event leaves the window. ValueError for count 0 or a
     window that is not positive."""
 
-    def __init__(self, rules: list[tuple[str, int, float]]) -> None:
-        """``rules``: (name, count, within_seconds) in rule order."""
+    def __init__(self, rules: list[ThresholdRuleSpec]) -> None:
+        """``rules`` in rule order. A missing key or a bad value is a ValueError naming the
+        item and the key, with ``rule_index``."""
     def evaluate(self, rule_index: pa.Array, ts: pa.Array, key: pa.Array) -> pa.RecordBatch:
         """Feed events (``rule_index`` uint32, ``ts`` timestamp[us], ``key`` utf8; any order).
         Returns the changes: ``ts``, ``rule``, ``key``, ``state`` (firing|resolved), ``count``,
         ``active_since``, ``fired_at``, ``resolved_at``."""
     def advance_to(self, ts_us: int) -> pa.RecordBatch:
         """Resolve what went quiet by ``ts_us``; same columns as ``evaluate``."""
-    def save_state(self) -> str: ...
+    def save_state(self) -> str:
+        """The live windows, as JSON."""
     def restore_state(self, state: str) -> None:
-        """ValueError when the state is damaged."""
-    def key_count(self) -> int: ...
-
-def __getattr__(name: str) -> Any: ...
+        """Restore ``save_state`` output; ValueError when the state is damaged."""
+    def key_count(self) -> int:
+        """Keys (rule, key) with a live window."""

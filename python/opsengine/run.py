@@ -75,7 +75,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _start_sources(engine: Any, settings: Settings) -> tuple[Any, str | None]:
+def start_sources(engine: Any, settings: Settings) -> tuple[Any, str | None]:
     """(the running sources or None, why they did not start); the API serves either way."""
     try:
         from opsengine.sources.runner import start_sources
@@ -88,7 +88,7 @@ def _start_sources(engine: Any, settings: Settings) -> tuple[Any, str | None]:
         return None, f"sources failed to start: {e}"
 
 
-def _sources_health(running: Any) -> Callable[[], dict[str, Any]]:
+def sources_health(running: Any) -> Callable[[], dict[str, Any]]:
     def check() -> dict[str, Any]:
         status = running.status()
         bad = [name for name, s in status.items() if not s.get("ok", True)]
@@ -206,14 +206,14 @@ def run(
             # This process owns the store: incident lists answer from memory once loaded.
             services.health_checks["incident_index"] = engine.incidents.load_index().health
         token = ensure_first_admin(services)
-        running, sources_problem = _start_sources(engine, settings)
+        running, sources_problem = start_sources(engine, settings)
         if sources_problem:
             services.health_checks["sources"] = lambda: {
                 "status": "degraded",
                 "error": sources_problem,
             }
         if running is not None:
-            services.health_checks["sources"] = _sources_health(running)
+            services.health_checks["sources"] = sources_health(running)
         app = create_app(engine, settings, services=services)
 
         # Printed once the server accepts connections, so whoever reads it can connect at once.

@@ -1,12 +1,11 @@
 """Log-template mining: every line gets the id of its shape (a Drain-style template).
 
-The miner lives in the compiled core (``core/src/templates.rs``); this is its
+The miner lives in the compiled core (``core/src/templates/``); this is its
 Python face. Ids are stable across calls and across save/load.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -19,13 +18,13 @@ class TemplateMiner:
     """A streaming template miner: ``mine(lines)`` gives one template id per line."""
 
     def __init__(self, **settings: Any) -> None:
-        known = json.loads(_core.TemplateMiner.default_settings_json())
+        known = _core.TemplateMiner.default_settings()
         unknown = sorted(set(settings) - set(known))
         if unknown:
             raise ValueError(
                 f"unknown template miner setting '{unknown[0]}' (known: {', '.join(sorted(known))})"
             )
-        self._miner = _core.TemplateMiner(json.dumps({**known, **settings}))
+        self._miner = _core.TemplateMiner({**known, **settings})  # type: ignore[typeddict-item]
 
     @classmethod
     def load(cls, state: bytes) -> TemplateMiner:
@@ -39,7 +38,7 @@ class TemplateMiner:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return json.loads(self._miner.settings_json())
+        return dict(self._miner.settings())
 
     def __len__(self) -> int:
         return len(self._miner)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -83,7 +83,10 @@ def nested(depth: int, opener: str) -> str:
 
 @st.composite
 def deep(draw) -> bytes:
-    depth = draw(st.integers(1, 20_000))
+    # The bound (64), around it, and where native readers used to fall over (~10,000).
+    depth = draw(
+        st.one_of(st.sampled_from([64, 65, 1_000, 10_000, 20_000]), st.integers(1, 20_000))
+    )
     value = nested(depth, draw(st.sampled_from(["[", "{"])))
     field = draw(st.sampled_from(["line", "host", "name", "value", "labels", "alerts", "ts"]))
     shape = draw(st.sampled_from(["record", "array", "bare", "otlp"]))
@@ -193,6 +196,15 @@ def gzip_bomb() -> bytes:
 HOSTILE = st.one_of(deep(), huge_numbers(), ODD, damaged(), st.binary(max_size=2048))
 
 
+def with_deep_examples(test):
+    """Every decoder gets a 20,000-deep record whatever is generated (the issue's crash)."""
+    body = b'{"line":"x","host":' + nested(20_000, "[").encode() + b"}\n"
+    for endpoint in ENDPOINTS:
+        test = example(endpoint=endpoint, body=body, gzipped=None)(test)
+    return test
+
+
+@with_deep_examples
 @settings(
     max_examples=EXAMPLES * len(ENDPOINTS),
     deadline=None,

@@ -214,7 +214,8 @@ def test_index_is_rebuilt_from_the_store_when_missing(tmp_path):
     with Engine(tmp_path / "ops.duckdb", admin_channel=False) as engine:
         engine.kb.create(title="Reset your VPN password", body="portal", state="published",
                          actor="t")  # fmt: skip
-    shutil.rmtree(tmp_path / "ops.data" / "kb-index")
+        index_dir = engine.store.data_dir / "kb-index"
+    shutil.rmtree(index_dir)
     with Engine(tmp_path / "ops.duckdb", admin_channel=False) as engine:
         assert [h["id"] for h in engine.kb.search("password")["hits"]] == [1]
 

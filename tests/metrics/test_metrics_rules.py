@@ -257,10 +257,13 @@ def test_dictionary_encoded_batches_give_the_alerts_of_plain_ones():
 
     from opsengine import _core
 
-    rules = [
-        ("hot", 'cpu{mode="user"} > 80', 120.0, 0.0),
-        ("avg", "avg_over_time(cpu[5m]) > 60", 0.0, 0.0),
-        ("gone", 'absent_over_time(cpu{host="h2"}[3m])', 0.0, 0.0),
+    rules: list[_core.MetricRuleSpec] = [
+        {"name": n, "expr": e, "for_seconds": f, "keep_firing_for_seconds": 0.0}
+        for n, e, f in [
+            ("hot", 'cpu{mode="user"} > 80', 120.0),
+            ("avg", "avg_over_time(cpu[5m]) > 60", 0.0),
+            ("gone", 'absent_over_time(cpu{host="h2"}[3m])', 0.0),
+        ]
     ]
     rng = random.Random(3)
     n = 6_000

@@ -38,6 +38,7 @@ def test_all_sources_feed_one_engine_and_stop(tmp_path):
                 "rule_clock",
                 "maintenance",
                 "sla_clock",
+                "compaction",
             }
             port = running.sources["syslog"].port
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -74,7 +75,7 @@ def test_a_source_that_cannot_start_is_reported_and_the_rest_run(tmp_path):
             assert "cannot listen on" in running.problems["syslog"]
             assert set(running.sources) == {
                 "files", "config_snapshots", "inventory", "escalation", "rule_clock",
-                "maintenance", "sla_clock",
+                "maintenance", "sla_clock", "compaction",
             }  # fmt: skip
             assert running.status()["syslog"]["ok"] is False
         finally:
@@ -98,7 +99,7 @@ def test_a_live_engine_escalates_unacknowledged_incidents_by_itself(tmp_path):
         try:
             assert set(running.sources) == {
                 "config_snapshots", "inventory", "escalation", "rule_clock", "maintenance",
-                "sla_clock",
+                "sla_clock", "compaction",
             }  # fmt: skip
             engine.incidents.create("Checkout failing", actor="ann")  # now, by the wall clock
             assert wait_for(lambda: len(hook.requests) == 2), engine.notify.outbox.notifications()

@@ -78,7 +78,7 @@ def test_a_silent_connection_is_closed_after_the_idle_timeout_and_its_slot_freed
 
 
 def test_the_limits_come_from_the_settings_and_show_in_health(tmp_path):
-    from opsengine.run import _sources_health, _start_sources
+    from opsengine.run import sources_health, start_sources
 
     from tests.support.api_helpers import api_settings
 
@@ -87,7 +87,7 @@ def test_the_limits_come_from_the_settings_and_show_in_health(tmp_path):
     settings.syslog.tcp_connections_per_address = 1
     settings.host.enabled = False
     with Engine(tmp_path / "store.duckdb", settings, admin_channel=False) as engine:
-        running, problem = _start_sources(engine, settings)
+        running, problem = start_sources(engine, settings)
         assert problem is None and running is not None
         try:
             syslog = next(s for s in running.sources.values() if isinstance(s, SyslogReceiver))
@@ -97,7 +97,7 @@ def test_the_limits_come_from_the_settings_and_show_in_health(tmp_path):
             assert closed_by_server(second)
             first.close()
             second.close()
-            health = _sources_health(running)()
+            health = sources_health(running)()
             shown = next(s for s in health["sources"].values() if "tcp_connections_refused" in s)
             assert shown["tcp_connections_refused"] == {"too many connections from one address": 1}
         finally:

@@ -6,6 +6,7 @@ probe results from real TCP checks, and an operator's acknowledgement."""
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from opsengine.alerts import AlertChange, changes_table
 from opsengine.config import Settings
 from opsengine.engine import Engine
 from opsengine.sources.probes import ProbeCheck, Prober, run_check
+from opsengine.store.db import default_data_dir
 
 HOSTS = ("web-1", "web-2", "db-1")
 CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -161,3 +163,13 @@ def seed(path: Path) -> Settings:
             host="db-1",
         )
     return settings
+
+
+def copy_store(path: Path, folder: Path) -> Path:
+    """A copy of the seeded store: its DuckDB file and its data directory (the history
+    segments), under the same names in ``folder``."""
+    copy = folder / path.name
+    shutil.copy(path, copy)
+    if default_data_dir(path).is_dir():
+        shutil.copytree(default_data_dir(path), default_data_dir(copy))
+    return copy

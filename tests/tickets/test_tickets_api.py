@@ -176,7 +176,7 @@ def test_csat_token_works_once_and_forgeries_are_refused(tmp_path):
         token = link["token"]
         assert link["path"] == f"/api/v1/csat/{token}"
         # The key lives in a 0600 file beside the database, not in a table.
-        key = tmp_path / "ops.data" / "csat.key"
+        key = api.engine.store.data_dir / "csat.key"
         assert key.stat().st_mode & 0o777 == 0o600
 
         # Out of range: refused, naming the field; the token still works afterwards.

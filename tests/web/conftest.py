@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard tests: a seeded store (tests/web/seeded.py) served by the
+"""Fixtures for the dashboard tests: a seeded store (tests/support/seeded.py) served by the
 real app, through Litestar's TestClient or over HTTP on 127.0.0.1."""
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ go to test-artifacts/web/ (gitignored)."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -16,6 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from opsengine.api import create_app
 from opsengine.engine import Engine
+
+from tests.support.seeded import copy_store
 
 CHROMIUM = os.environ.get("OPSENGINE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
@@ -41,8 +42,7 @@ def server(seeded_db, tmp_path_factory):
     import uvicorn
 
     path, settings = seeded_db
-    copy = tmp_path_factory.mktemp("browser") / "site.duckdb"
-    shutil.copy(path, copy)
+    copy = copy_store(path, tmp_path_factory.mktemp("browser"))
     engine = Engine(copy, settings, admin_channel=False)
     app = create_app(engine, settings)
     keys = app.state.services.keys

@@ -4,14 +4,13 @@ the security headers, on a seeded store."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from litestar.testing import TestClient
 from opsengine.api import create_app
 from opsengine.engine import Engine
 
-from tests.support.seeded import CSRF, SCRIPT_LINE
+from tests.support.seeded import CSRF, SCRIPT_LINE, copy_store
 
 PAGES = ["/", "/incidents", "/alerts", "/problems", "/logs", "/metrics/chart", "/queries",
          "/queries/mttr", "/capacity"]  # fmt: skip
@@ -20,8 +19,7 @@ PAGES = ["/", "/incidents", "/alerts", "/problems", "/logs", "/metrics/chart", "
 @pytest.fixture()
 def site(seeded_db, tmp_path):
     path, settings = seeded_db
-    copy = tmp_path / "site.duckdb"
-    shutil.copy(path, copy)
+    copy = copy_store(path, tmp_path)
     engine = Engine(copy, settings, admin_channel=False)
     try:
         app = create_app(engine, settings)

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
+use super::engine::{PREFETCH_BUFFER, PREFETCH_SERIES};
 use super::expr::{AggOp, BinOp, Expr, Func, Grouping, Matching, Selector};
 use super::samples::NAME_LABEL;
-use super::series::{get_label, labels_hash, mix, pair_hash, Buffer, FxMap, LabelSet, SeriesTable};
-use super::{PREFETCH_BUFFER, PREFETCH_SERIES};
+use super::series::{get_label, labels_hash, pair_hash, Buffer, LabelSet, SeriesTable};
+use crate::hash::{mix, FxBuild, FxMap};
 
 /// An element's labels: an interned series (with or without its name), or a new set
 /// (never holding `__name__`).
@@ -744,7 +745,7 @@ impl Ctx<'_> {
     }
 
     fn set_op(&self, op: BinOp, lv: Vec<El>, rv: Vec<El>, matching: &Matching) -> Vec<El> {
-        let sigs = |v: &[El]| -> std::collections::HashSet<u64, super::series::FxBuild> {
+        let sigs = |v: &[El]| -> std::collections::HashSet<u64, FxBuild> {
             v.iter().map(|el| self.signature(el, matching)).collect()
         };
         match op {

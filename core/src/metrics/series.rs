@@ -7,85 +7,15 @@
 //! (which made lookups memory-bound); a clash of the first hash alone probes the next slot.
 //! Only a new series allocates. Dense ids let every later step index plain vectors.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+use crate::hash::{for_words, hash_str, mix, FxMap};
 
 use super::samples::{HOST_LABEL, NAME_LABEL};
 
 /// A label set sorted by name; `__name__` included for series.
 pub type LabelSet = Vec<(Arc<str>, Arc<str>)>;
-
-/// A fast non-cryptographic hasher for ids and label strings: each 8-byte word goes through
-/// a full 64-bit mix. (A multiply-rotate step as in FxHash is not enough here: strings that
-/// differ only in their last bytes, such as `host-000123`, collided for 2% of 100,000 hosts.)
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = mix(self.hash.wrapping_add(SEED) ^ word);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for_words(bytes, |w, n| {
-            self.add(if n < 8 { w ^ ((n as u64) << 59) } else { w })
-        });
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-/// `bytes` as little-endian 8-byte words, the last one zero-padded, each with how many of
-/// its bytes are real.
-#[inline]
-fn for_words(bytes: &[u8], mut f: impl FnMut(u64, usize)) {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        f(u64::from_le_bytes(c.try_into().expect("8 bytes")), 8);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        f(u64::from_le_bytes(buf), rest.len());
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
-pub type FxMap<K, V> = HashMap<K, V, FxBuild>;
-
-/// Final avalanche so that sums of pair hashes spread over all bits (splitmix64).
-#[inline]
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-#[inline]
-pub fn hash_str(s: &str) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s.as_bytes());
-    h.write_u64(s.len() as u64);
-    h.finish()
-}
 
 /// The hash of one label pair; label-set hashes are wrapping sums of these.
 #[inline]

@@ -2,8 +2,9 @@
 //! PromQL: `for` edges, gaps, staleness, counter resets, `absent_over_time`, matching.
 
 use super::samples::SampleBuilder;
-use super::series::mix;
 use super::*;
+use crate::hash::mix;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 
 const MIN: i64 = 60_000;
 

@@ -51,7 +51,10 @@ class LogThresholdAlerts:
         self.rules = tuple(r for r in rules if r.kind == "log" and r.threshold is not None)
         self._index = {r.name: i for i, r in enumerate(self.rules)}
         self._core = _core.LogThresholds(
-            [(r.name, r.threshold.count, r.threshold.within) for r in self.rules]
+            [
+                {"name": r.name, "count": r.threshold.count, "within_seconds": r.threshold.within}
+                for r in self.rules
+            ]
         )
         self.last_log_id = 0
         self.changes_published = 0

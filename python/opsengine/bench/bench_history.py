@@ -2,7 +2,7 @@
 stage beside pyarrow's bare Parquet write of the same rows, bytes on disk per line, the
 alert storm (10,000 alert changes into incidents) and peak memory.
 
-    python python/opsengine/bench/bench_history.py [--runs 3] [--tree DIR] [--out results.json]
+    python -m opsengine.bench.bench_history [--runs 3] [--tree DIR] [--out results.json]
 
 ``--tree`` runs another checkout's ``python/`` folder (e.g. the release before segments,
 ``git archive <commit> python | tar -x -C DIR``, with this build's ``_core*.so`` copied in)
@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LOGHUB = Path(os.environ.get("OPSENGINE_LOGHUB", ROOT.parent / "shared" / "data" / "loghub"))
+from opsengine.bench.corpus import find_loghub
+
 COPIES = 63
 
 _STORE_STAGE = re.compile(r"store ([0-9.]+)s")
@@ -34,9 +34,10 @@ _STORE_STAGE = re.compile(r"store ([0-9.]+)s")
 
 def build_input(path: Path) -> int:
     """The 2,016,000-line file; returns its line count."""
-    files = sorted(LOGHUB.glob("*/*_2k.log"))
+    loghub = find_loghub()
+    files = sorted(loghub.glob("*/*_2k.log"))
     if len(files) != 16:
-        raise SystemExit(f"{LOGHUB}: expected the 16 loghub *_2k.log files, found {len(files)}")
+        raise SystemExit(f"{loghub}: expected the 16 loghub *_2k.log files, found {len(files)}")
     texts = [f.read_bytes().decode("utf-8", "replace").splitlines() for f in files]
     n = 0
     with path.open("w", encoding="utf-8") as out:
@@ -175,6 +176,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "oe-bench-history")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--skip-ingest", action="store_true", help="only the alert storm")
+    ap.add_argument("--skip-storm", action="store_true", help="no alert storm")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "loghub-2016000.log"
@@ -186,7 +188,8 @@ def main() -> int:
         if not args.skip_ingest:
             r.update(run_ingest(args.tree, log, args.work))
             r.update(run_probe(args.tree, args.work))
-        r.update(run_storm(args.tree, args.work))
+        if not args.skip_storm:
+            r.update(run_storm(args.tree, args.work))
         runs.append(r)
         print(json.dumps(r), file=sys.stderr)
 
@@ -207,7 +210,8 @@ def main() -> int:
                 "named_s": {q: med(q, lambda r, k: r["named"][k]) for q in runs[0]["named"]},
             }
         )
-    summary["alert_storm_s"] = med("storm_s")
+    if not args.skip_storm:
+        summary["alert_storm_s"] = med("storm_s")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))

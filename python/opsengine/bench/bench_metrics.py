@@ -109,8 +109,15 @@ def counter_from(table: pa.Table) -> pa.Table:
     )
 
 
+def _specs(rules: list[tuple[str, str, float, float]]) -> list[_core.MetricRuleSpec]:
+    return [
+        {"name": n, "expr": e, "for_seconds": f, "keep_firing_for_seconds": k}
+        for n, e, f, k in rules
+    ]
+
+
 def run_core(rules: list[tuple[str, str, float, float]], table: pa.Table) -> tuple[int, dict]:
-    ev = _core.MetricEvaluator(rules)
+    ev = _core.MetricEvaluator(_specs(rules))
     changes = 0
     for batch in table.drop_columns(["sid"]).to_batches(BATCH_ROWS):
         changes += ev.evaluate(batch).num_rows
@@ -301,7 +308,7 @@ def bench_rules(series: int) -> dict:
         }
     )
     rules = [(f"r{i}", f"metric_{i % metrics} > {50 + i % 50}", 600.0, 0.0) for i in range(1000)]
-    ev = _core.MetricEvaluator(rules)
+    ev = _core.MetricEvaluator(_specs(rules))
     ev.evaluate(one)
     started = time.perf_counter()
     first = ev.advance_to(T0_US + 60_000_000).num_rows

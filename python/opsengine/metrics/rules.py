@@ -184,7 +184,15 @@ class MetricRuleSet:
         self._templates = {r.name: _Templates(r) for r in self.rules}
         try:
             self._core = _core.MetricEvaluator(
-                [(r.name, r.expr or "", r.for_, r.keep_firing_for) for r in self.rules],
+                [
+                    {
+                        "name": r.name,
+                        "expr": r.expr or "",
+                        "for_seconds": r.for_,
+                        "keep_firing_for_seconds": r.keep_firing_for,
+                    }
+                    for r in self.rules
+                ],
                 step_seconds=step,
                 lookback_seconds=lookback,
             )

@@ -72,7 +72,15 @@ class RuleSet:
             seen[r.name] = r
         try:
             self._matcher = _core.RuleMatcher(
-                [(r.name, r.pattern, r.literal, r.ignore_case) for r in self.log_rules]
+                [
+                    {
+                        "name": r.name,
+                        "pattern": r.pattern,
+                        "literal": r.literal,
+                        "ignore_case": r.ignore_case,
+                    }
+                    for r in self.log_rules
+                ]
             )
         except ValueError as e:
             index = getattr(e, "rule_index", None)

@@ -26,7 +26,8 @@ DEFAULT_DB = "opsengine.duckdb"
 
 
 def default_data_dir(db_path: str | Path) -> Path:
-    """The data directory beside a database file: ``ops.duckdb`` → ``ops.data``."""
+    """The data directory beside a database file: ``ops.duckdb`` → ``ops.data`` (history
+    segments, the service desk's CSAT key and KB index)."""
     path = Path(db_path)
     return path.parent / f"{path.stem}.data"
 

@@ -10,7 +10,7 @@
 //!    `regex-syntax`'s HIR and a *required literal set* is extracted: a small
 //!    set of strings, one of which occurs in every match ([`required_literals`]).
 //!    All those literals go into one ASCII-case-insensitive gram filter
-//!    ([`crate::prefilter`]). Rules without a usable literal (shorter than
+//!    ([`prefilter`]). Rules without a usable literal (shorter than
 //!    [`MIN_LITERAL_LEN`], or none at all) go to an *always-check* `RegexSet`.
 //! 2. **Prefilter** ([`GramFilter::for_each_hit`]). The filter scans the
 //!    contiguous value buffer of an Arrow string array in one go (no call per
@@ -27,12 +27,14 @@
 //!    chunks matched on a rayon pool and concatenated in order, so the result
 //!    is identical to the single-thread path.
 
+pub mod prefilter;
+
 use std::collections::HashMap;
 use std::fmt;
 
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use crate::prefilter::{GramFilter, Hit, GRAM_LEN};
+use prefilter::{GramFilter, Hit, GRAM_LEN};
 
 /// Bytes scanned per prefilter call (the hit buffer holds one block's hits).
 const SCAN_BLOCK: usize = 256 << 10;
