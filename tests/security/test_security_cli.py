@@ -33,3 +33,7 @@ def test_scan_findings_show(tmp_path, capsys):
     assert main(["security", "findings", *db, "--state", "nonsense"]) == 2
     assert "state: expected one of" in capsys.readouterr().err
     assert main(["security", "show", *db, "9999"]) == 2
+    assert main(["security", "accept-risk", *db, str(fid), "--until", "soon"]) == 2
+    assert "--until: not an ISO-8601 time" in capsys.readouterr().err
+    assert main(["security", "accept-risk", *db, str(fid), "--until", "2099-01-01T00:00Z"]) == 0
+    assert "accepted_risk" in capsys.readouterr().out

@@ -77,7 +77,14 @@ def _act(action: str):
     def run(d: Domains, args: argparse.Namespace) -> None:
         from datetime import datetime
 
-        until = datetime.fromisoformat(args.until) if getattr(args, "until", None) else None
+        until = None
+        if getattr(args, "until", None):
+            try:
+                until = datetime.fromisoformat(args.until)
+            except ValueError:
+                raise ValueError(
+                    f"--until: not an ISO-8601 time: {args.until!r} (e.g. 2027-01-31T00:00Z)"
+                ) from None
         f = d.security.act(args.id, action, actor=acting_user(args), reason=args.reason,
                            until=until)  # fmt: skip
         print(f"finding {f['id']}: {f['state']}")
