@@ -188,6 +188,17 @@ class InventorySettings:
     policy_severity: str = "high"  # of version_policy_violation alerts
 
 
+@dataclass
+class SecuritySettings:
+    """Security findings (security/): the vulnerability audit's advisories."""
+
+    osv_dir: str = ""  # a directory of OSV JSON advisories (one file each); "" = no audit
+    incident_severities: list[str] = field(default_factory=lambda: ["high", "critical"])
+    sshd_config: str = "/etc/ssh/sshd_config"  # the hardening checks read it (and its Includes)
+    tracked_paths: list[str] = field(default_factory=list)  # files/dirs/globs checked for modes
+
+
+@dataclass
 class TicketSettings:
     """The service desk (tickets/, kb/): SLA alerts and the e-mail intake."""
 
@@ -224,6 +235,7 @@ class Settings:
     config: ConfigMgmtSettings = field(default_factory=ConfigMgmtSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
     tickets: TicketSettings = field(default_factory=TicketSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:

@@ -40,6 +40,7 @@ from opsengine.metrics.search import MetricSearch
 from opsengine.notify.service import NotificationService
 from opsengine.problems.service import ProblemService
 from opsengine.rules import RuleSet, as_lines
+from opsengine.security.wiring import attach_security
 from opsengine.store import Store
 from opsengine.store.admin_channel import AdminChannel
 from opsengine.store.compaction import CompactionReport, compact
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from opsengine.config_mgmt.inventory_service import InventoryService
     from opsengine.config_mgmt.service import ConfigService
     from opsengine.kb.service import KnowledgeBase
+    from opsengine.security.service import SecurityService
     from opsengine.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class Engine:
     #: The service desk: tickets with SLAs, and the knowledge base.
     tickets: TicketService
     kb: KnowledgeBase
+    #: Security findings, the vulnerability audit (security/service.py).
+    security: SecurityService
     #: Samples → metrics table → metric rules (event time) → alerts.
     metrics: MetricPipeline
     #: Events of ``threshold:`` log rules → windows in the core → alerts.
@@ -138,6 +142,8 @@ class Engine:
         attach_config_domain(self)
         # engine.tickets and engine.kb; solves tickets whose incident resolves.
         attach_service_desk(self)
+        # engine.security: findings; high/critical ones open incidents through self.alerts.
+        attach_security(self)
         # Samples → metrics table → metric rules (event time) → self.alerts; state survives restarts.
         self.metrics = MetricPipeline.from_settings(
             self.store, self.alerts, rules, self.settings.metric_rules, self.future

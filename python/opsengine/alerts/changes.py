@@ -16,7 +16,7 @@ from datetime import datetime
 import pyarrow as pa
 
 ALERT_STATES = ("pending", "firing", "resolved")
-SOURCES = ("metric", "log", "probe", "alertmanager", "api", "config", "sla")
+SOURCES = ("metric", "log", "probe", "alertmanager", "api", "config", "sla", "security")
 
 _TS = pa.timestamp("us", tz="UTC")
 _MAP = pa.map_(pa.string(), pa.string())
@@ -37,7 +37,7 @@ ALERT_CHANGES = pa.schema(
         pa.field("severity", pa.string()),
         # category: availability | performance | error | security | config
         pa.field("category", pa.string()),
-        # source: metric | log | probe | alertmanager | api | config | sla
+        # source: metric | log | probe | alertmanager | api | config | sla | security
         pa.field("source", pa.string(), nullable=False),
     ]
 )

@@ -40,6 +40,7 @@ from opsengine.api.controllers import (
     problems,
     queries,
     rules,
+    security,
     sql,
     tickets,
 )
@@ -79,6 +80,7 @@ CONTROLLERS: list[type] = [
     problems.KnownErrorController,
     config.ConfigController,
     config.InventoryController,
+    security.SecurityController,
     tickets.TicketController,
     tickets.CalendarController,
     tickets.SlaPolicyController,

@@ -2,7 +2,7 @@
 
 Each verb group lives in its own module here (``rules``, ``ingest``, ``metrics``, ``sql``,
 ``query``, ``export``, ``sources``, ``run``, ``keys``, ``incidents``, ``tickets``, ``kb``,
-``config`` (with ``inventory``), ``maintenance``, ``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
+``config`` (with ``inventory``), ``security``, ``maintenance``, ``bench``) and registers its commands with ``add_commands(subparsers)``; ``common`` holds
 the exit codes, ``open_engine``/``open_store`` and ``CliError``. A new verb is a new
 ``cli/<verb>.py`` with ``add_commands`` and one line in ``VERB_GROUPS``.
 
@@ -27,6 +27,7 @@ from opsengine.cli import (
     query,
     rules,
     run,
+    security,
     sources,
     sql,
     tickets,
@@ -35,7 +36,7 @@ from opsengine.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError
 
 # In the order `opsengine --help` lists them.
 VERB_GROUPS = (rules, ingest, maintenance, query, sql, export, sources, run, demo, keys,
-               incidents, tickets, kb, config, bench)  # fmt: skip
+               incidents, tickets, kb, config, security, bench)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

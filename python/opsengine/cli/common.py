@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from opsengine.kb.service import KnowledgeBase
     from opsengine.notify.service import NotificationService
     from opsengine.problems.service import ProblemService
+    from opsengine.security.service import SecurityService
     from opsengine.store import Store
     from opsengine.tickets.service import TicketService
 
@@ -141,6 +142,7 @@ class Domains:
     kb: KnowledgeBase
     config: ConfigService
     inventory: InventoryService
+    security: SecurityService
 
     def __init__(self, args: argparse.Namespace, *, while_running: str) -> None:
         from opsengine.alerts import AlertLog
@@ -161,6 +163,9 @@ class Domains:
         except ConfigError as e:
             self.store.close()
             raise CliError(e, EXIT_BAD_INPUT) from e
+        from opsengine.security.wiring import attach_security
+
+        attach_security(self)  # engine.security on the same store and inventory
 
     def close(self) -> None:
         self.store.close()

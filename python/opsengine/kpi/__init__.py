@@ -1,7 +1,8 @@
 """KPIs of operations, computed by the shipped named queries (``queries/``).
 
 :func:`incident_kpis` gives MTTD, MTTA and MTTR (mean and median seconds), incident
-and security-incident counts, uptime per probed service, and user satisfaction (CSAT) and
+and security-incident counts, security findings opened and closed per week and their
+mean time to mitigate, uptime per probed service, and user satisfaction (CSAT) and
 SLA compliance of the service desk for a range;
 ``opsengine query mttd|mtta|mttr|uptime|…`` runs the same SQL, so the API, the CLI and
 the dashboard agree by construction.
@@ -43,6 +44,9 @@ def incident_kpis(store: Store, start: datetime, end: datetime) -> dict[str, Any
         out["incidents"] = row["incidents"]
     weeks = run_query(store, "security_incidents", params).to_pylist()
     out["security_incidents"] = sum(w["incidents"] for w in weeks)
+    out["security_findings_by_week"] = run_query(store, "security_findings_by_week",
+                                                  params).to_pylist()  # fmt: skip
+    out["mean_time_to_mitigate"] = run_query(store, "mean_time_to_mitigate", params).to_pylist()
     out["uptime"] = uptime_by_service(store, start, end)
     out["user_satisfaction"] = user_satisfaction(store, start, end)
     return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from opsengine.config_mgmt.tables import TABLES as CONFIG_MGMT_TABLES
 from opsengine.kb.tables import MIGRATIONS as KB_MIGRATIONS
+from opsengine.security.tables import TABLES as SECURITY_TABLES
 from opsengine.store.history_migration import move_history_into_segments
 from opsengine.store.redacted_views import TABLES as REDACTED_VIEWS
 from opsengine.store.segments import CATALOG_DDL
@@ -363,4 +364,5 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
     *CONFIG_MGMT_TABLES,
     *TICKET_MIGRATIONS,
     *KB_MIGRATIONS,
+    *SECURITY_TABLES,
 ]
